@@ -2,6 +2,9 @@
  * Clocks, randomness, constant-time compare. Pure apart from the syscalls.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -61,4 +64,33 @@ sbx_secret_equal(const char *a, const char *b)
 		diff |= (unsigned char) (a[i] ^ b[i % (lb != 0 ? lb : 1)]);
 	}
 	return diff == 0;
+}
+
+char *
+sbx_read_small_file(const char *path, size_t max)
+{
+	char *buf;
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		return NULL;
+	}
+	if ((buf = malloc(max + 1)) == NULL) {
+		close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	while (n <= max && (r = read(fd, buf + n, max + 1 - n)) > 0) {
+		n += (size_t) r;
+	}
+	close(fd);
+	if (n > max) {
+		free(buf);
+		errno = EFBIG;
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
 }

@@ -13,7 +13,9 @@
  * possible, opening fails with a reason: limits are never silently skipped.
  *
  * Loop thread only (not thread-safe); cgroup_join_fds' fds are written by the
- * jail child between fork and exec.
+ * jail child between fork and exec. Functions taking a sandbox ID return
+ * SBX_EINVAL (cgroup_exists: false) for an ID that is empty, starts
+ * with '.' or contains '/' or "..".
  */
 #ifndef SBX_CGROUP_H
 #define SBX_CGROUP_H
@@ -29,9 +31,9 @@
 struct cgroup_env;
 
 struct cgroup_limits {
-	uint64_t memory_bytes; /* hard limit; swap is limited to the same 0 */
-	uint32_t cpu_millis;   /* 1000 = one CPU; quota per 100 ms period */
-	uint32_t pids;         /* maximum number of tasks */
+	uint64_t memory_bytes; /* hard limit, swap included; 0 = no limit */
+	uint32_t cpu_millis;   /* 1000 = one CPU per 100 ms period; 0 = none */
+	uint32_t pids;         /* maximum number of tasks; 0 = no limit */
 };
 
 struct cgroup_stat {
@@ -53,7 +55,8 @@ struct cgroup_paths {
  * Detect the layout and prepare the subtree. PATHS may be NULL for the
  * defaults. On failure WHY (of WHYLEN bytes) says which controller or step
  * failed. Returns SBX_OK, SBX_ESTATE (a controller is unavailable or cannot
- * be delegated) or SBX_ENOMEM.
+ * be delegated), SBX_EINVAL (SUBTREE breaks the ID rule above) or
+ * SBX_ENOMEM.
  */
 SBX_NODISCARD sbx_err cgroup_env_open(struct cgroup_env **out,
                                       const struct cgroup_paths *paths,

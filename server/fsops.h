@@ -9,6 +9,9 @@
  * Objects on pseudo filesystems (proc, sysfs, cgroup, devpts, ...) are refused
  * with SBX_EPERM: sbxd must never write a sysctl because a sandbox asked.
  * Only regular files are read or written (a FIFO would block the caller).
+ * A path naming what is created, moved or removed must end in a name: a
+ * final "", ".", ".." or "/" is SBX_EINVAL (so "x/.." never removes x's
+ * parent). Paths of FSOPS_PATH_MAX bytes or more are SBX_EINVAL.
  *
  * The calling thread runs with the sandbox user's fsuid/fsgid (fsops_creds),
  * so the kernel checks permissions as that user and new files belong to it.
@@ -88,7 +91,9 @@ SBX_NODISCARD sbx_err fsops_abspath(const char *home, const char *path,
  * Write LEN bytes of DATA at OFFSET into regular file PATH, creating it with
  * MODE (0 means 0644) if missing, truncating it first if TRUNCATE, creating
  * missing parents (0755) if MAKE_PARENTS. LEN above max_chunk is SBX_ELIMIT.
- * *OUT describes the file afterwards.
+ * Like open(2), a final symlink is followed (inside the sandbox) to an
+ * existing file; a dangling one is SBX_ENOTFOUND. *OUT describes the file
+ * afterwards.
  */
 SBX_NODISCARD sbx_err fsops_write(const struct fsops_root *r, const char *path,
                                   uint64_t offset, const void *data,
@@ -109,8 +114,9 @@ SBX_NODISCARD sbx_err fsops_read(const struct fsops_root *r, const char *path,
 
 /*
  * List directory PATH to DEPTH levels (0 and 1: its own entries), sorted by
- * path. Symlinks are listed, not descended. More than max_entries entries is
- * SBX_ELIMIT. *V is freed with fs_entries_free.
+ * path. Symlinks are listed, not descended; DEPTH is capped at 32, and
+ * subdirectories the user cannot open are listed but not descended. More
+ * than max_entries entries is SBX_ELIMIT. *V is freed with fs_entries_free.
  */
 SBX_NODISCARD sbx_err fsops_list(const struct fsops_root *r, const char *path,
                                  unsigned depth, struct fs_entry **v,
@@ -130,7 +136,8 @@ SBX_NODISCARD sbx_err fsops_mkdir(const struct fsops_root *r, const char *path,
                                   size_t whylen);
 
 /* Rename SRC to DST (replacing a file DST), creating DST's parents if
- * MAKE_PARENTS. *OUT describes DST afterwards. */
+ * MAKE_PARENTS. A symlink SRC is moved itself. *OUT describes DST
+ * afterwards. */
 SBX_NODISCARD sbx_err fsops_move(const struct fsops_root *r, const char *src,
                                  const char *dst, bool make_parents,
                                  struct fs_entry *out, char *why,
@@ -145,14 +152,17 @@ SBX_NODISCARD sbx_err fsops_remove(const struct fsops_root *r, const char *path,
  * Remove NAME below DIRFD and everything in it, as the calling thread's
  * credentials allow, without following symlinks or crossing into other
  * mounts. For cleaning up a dead sandbox's host directories. SBX_OK if NAME
- * does not exist.
+ * does not exist. Best effort: removes what it can and returns the first
+ * error. A directory holding a mount, or nested deeper than 256 levels
+ * (SBX_ELIMIT), stays, and so do its parents.
  */
 SBX_NODISCARD sbx_err fsops_rmtree_at(int dirfd, const char *name);
 
 /*
  * Switch the calling thread's fsuid/fsgid to UID/GID (setfsuid is per
- * thread) and back with fsops_creds_leave. Supplementary groups are not
- * used. SBX_EPERM if the switch did not take.
+ * thread) and back with fsops_creds_leave. The thread's supplementary
+ * groups are dropped (per thread, and not restored by leave) so that root's
+ * group 0 grants nothing. SBX_EPERM if the switch did not take.
  */
 SBX_NODISCARD sbx_err fsops_creds_enter(uid_t uid, gid_t gid);
 void fsops_creds_leave(void);

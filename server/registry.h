@@ -5,6 +5,10 @@
  *
  * Memory is the source of truth while sbxd runs; the registry is written
  * through on every change so that a kill -9 loses nothing. Loop thread only.
+ *
+ * Unless a function says otherwise, SQLite failures are logged once
+ * (SBX-REGISTRY-SQL) and returned as SBX_EINTERNAL; out of memory is
+ * SBX_ENOMEM.
  */
 #ifndef SBX_REGISTRY_H
 #define SBX_REGISTRY_H
@@ -47,12 +51,15 @@ struct reg_sandbox {
 	size_t n_env;
 };
 
+/* Free S's strings and arrays and zero S. Accepts a zeroed struct. */
 void reg_sandbox_fini(struct reg_sandbox *s);
 
 /*
- * Open or create the database at PATH (mode 0600), in WAL mode with
- * synchronous=NORMAL, and migrate its schema. SBX_EINTERNAL with WHY on
- * failure (unreadable, corrupt, newer schema).
+ * Open or create the database at PATH (mode 0600, as are its -wal and -shm
+ * files), in WAL mode with synchronous=NORMAL, and migrate its schema.
+ * SBX_EINTERNAL with WHY on failure (symlink or not a regular file,
+ * unreadable, corrupt, another program's database, newer schema); nothing is
+ * logged, the caller reports WHY. *OUT is written only on success.
  */
 SBX_NODISCARD sbx_err registry_open(struct registry **out, const char *path,
                                     char *why, size_t whylen);
@@ -61,11 +68,13 @@ SBX_NODISCARD sbx_err registry_open(struct registry **out, const char *path,
 void registry_close(struct registry *r);
 
 /* Insert sandbox S with its labels, metadata and env (one transaction).
- * SBX_EEXIST if the id exists. */
+ * SBX_EEXIST if the id exists; SBX_EINVAL if a key repeats within one of
+ * the three sets or a required string is NULL (nothing is inserted). */
 SBX_NODISCARD sbx_err registry_insert(struct registry *r,
                                       const struct reg_sandbox *s);
 
-/* Update a sandbox's state; END_REASON and ENDED_MS when it died. */
+/* Update a sandbox's state; END_REASON and ENDED_MS when it died. These
+ * three updates return SBX_ENOTFOUND when no sandbox has ID. */
 SBX_NODISCARD sbx_err registry_set_state(struct registry *r, const char *id,
                                          int state, const char *end_reason,
                                          int64_t ended_ms);
@@ -77,15 +86,18 @@ SBX_NODISCARD sbx_err registry_set_init(struct registry *r, const char *id,
                                         int32_t pid, uint64_t start);
 
 /*
- * Call CB for every sandbox, oldest first. CB borrows the row for the call.
- * A non-OK return from CB stops the walk and is returned.
+ * Call CB for every sandbox, oldest first (created_ms, then id). CB borrows
+ * the row for the call. A non-OK return from CB stops the walk and is
+ * returned. CB may call the other registry functions (rows it updates are not
+ * seen again; whether rows it inserts are seen is unspecified) but not
+ * registry_load, which then returns SBX_ESTATE.
  */
 SBX_NODISCARD sbx_err registry_load(struct registry *r,
                                     sbx_err (*cb)(const struct reg_sandbox *s,
                                                   void *arg),
                                     void *arg);
 
-/* Delete sandbox ID and its rows. */
+/* Delete sandbox ID and its rows. SBX_OK if there is no such sandbox. */
 SBX_NODISCARD sbx_err registry_delete(struct registry *r, const char *id);
 
 /*
@@ -97,7 +109,8 @@ SBX_NODISCARD sbx_err registry_audit(struct registry *r, int64_t ts_ms,
                                      const char *method, const char *sandbox,
                                      sbx_err status, const char *detail);
 
-/* Count audit rows (tests and metrics). */
+/* Count audit rows of METHOD, or all rows when METHOD is NULL (tests and
+ * metrics). */
 SBX_NODISCARD sbx_err registry_audit_count(struct registry *r,
                                            const char *method, int64_t *n);
 
