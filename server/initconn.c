@@ -165,16 +165,19 @@ static void
 ic_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct initconn *c = arg;
-	int uid = -1, pid = -1;
+	uint64_t uid = UINT64_MAX, pid = UINT64_MAX;
 
 	switch (ev) {
 	case NNG_PIPE_EV_ADD_PRE:
-		if (nng_pipe_get_int(p, NNG_OPT_IPC_PEER_UID, &uid) != 0 ||
-		    nng_pipe_get_int(p, NNG_OPT_IPC_PEER_PID, &pid) != 0 ||
-		    (uid_t) uid != c->peer_uid || (pid_t) pid != c->peer_pid) {
+		/* NNG reports SO_PEERCRED as uint64 options. */
+		if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) != 0 ||
+		    nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) != 0 ||
+		    uid != (uint64_t) c->peer_uid ||
+		    pid != (uint64_t) c->peer_pid) {
 			log_warn("SBX-INIT-PEER-REFUSED",
-			         "uid=%d pid=%d want_uid=%u want_pid=%d", uid,
-			         pid, (unsigned) c->peer_uid, (int) c->peer_pid);
+			         "uid=%lld pid=%lld want_uid=%u want_pid=%d",
+			         (long long) uid, (long long) pid,
+			         (unsigned) c->peer_uid, (int) c->peer_pid);
 			nng_pipe_close(p);
 		}
 		break;

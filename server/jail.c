@@ -285,6 +285,16 @@ jail_args(struct argv *a, const struct jail_env *env,
 		argv_add(a, "--cap-add");
 		argv_add(a, "%s", caps[i]);
 	}
+	/* bwrap 0.8 makes the parents of bind mounts 0700 (it reads an unset
+	 * --perms as 0); make the ones we rely on first, readable by all. */
+	static const char *const dirs[] = {"/etc", "/home", "/opt", "/opt/sbx",
+	                                   "/var"};
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		argv_add(a, "--perms");
+		argv_add(a, "0755");
+		argv_add(a, "--dir");
+		argv_add(a, "%s", dirs[i]);
+	}
 	argv_add(a, "--ro-bind");
 	argv_add(a, "/usr");
 	argv_add(a, "/usr");
@@ -382,6 +392,23 @@ fd_high(int fd)
 	return fcntl(fd, F_DUPFD_CLOEXEC, 64);
 }
 
+/* Set resource R to at most V. Only lowers: raising past the hard limit
+ * needs CAP_SYS_RESOURCE, which sbxd may not have. Async-signal-safe. */
+static int
+rlimit_lower(int r, rlim_t v)
+{
+	struct rlimit rl;
+
+	if (getrlimit(r, &rl) != 0) {
+		return -1;
+	}
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < v) {
+		v = rl.rlim_max;
+	}
+	rl.rlim_cur = rl.rlim_max = v;
+	return setrlimit(r, &rl);
+}
+
 struct child_args {
 	char **argv;
 	char **envp;
@@ -397,7 +424,6 @@ static void __attribute__((noreturn))
 jail_child(const struct child_args *c)
 {
 	struct sigaction sa;
-	struct rlimit rl;
 	sigset_t none;
 	char self[40] = "/proc/self/fd/";
 	int hi[6], sfd, n, i;
@@ -454,16 +480,9 @@ jail_child(const struct child_args *c)
 	    close_range(FD_ERR + 1, ~0U, 0) < 0) {
 		child_fail(STEP_FDS);
 	}
-	rl.rlim_cur = rl.rlim_max = c->nproc;
-	if (setrlimit(RLIMIT_NPROC, &rl) != 0) {
-		child_fail(STEP_RLIMIT);
-	}
-	rl.rlim_cur = rl.rlim_max = 0;
-	if (setrlimit(RLIMIT_CORE, &rl) != 0) {
-		child_fail(STEP_RLIMIT);
-	}
-	rl.rlim_cur = rl.rlim_max = 65536;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+	if (rlimit_lower(RLIMIT_NPROC, c->nproc) != 0 ||
+	    rlimit_lower(RLIMIT_CORE, 0) != 0 ||
+	    rlimit_lower(RLIMIT_NOFILE, 65536) != 0) {
 		child_fail(STEP_RLIMIT);
 	}
 	if (setgroups(0, NULL) != 0 || setresgid(c->gid, c->gid, c->gid) != 0 ||

@@ -64,9 +64,9 @@ on_call_done(void *arg, const char *method, const ProtobufCMessage *req,
 			continue;
 		}
 		/* The id of a created sandbox is in its reply. */
-		sandbox = msg_string(req, "sandbox_id");
-		if (sandbox == NULL) {
-			sandbox = msg_string(reply != NULL ? reply : req, "id");
+		if ((sandbox = msg_string(req, "sandbox_id")) == NULL &&
+		    (sandbox = msg_string(req, "id")) == NULL) {
+			sandbox = msg_string(reply, "id");
 		}
 		detail = msg_string(req, "path");
 		if (detail == NULL && st != SBX_OK) {

@@ -246,9 +246,13 @@ proc_event(struct sandbox *sb, struct proc *p, Sbx__V1__Event *ev)
 	if (!backlog_append(&p->bl, ev)) {
 		return;
 	}
+	char *given = ev->sandbox_id;
+
+	/* Borrow the id for publishing; the unpacked message frees its own
+	 * string later, so it must get it back. */
 	ev->sandbox_id = sb->id;
 	publisher_send(sb->srv->pub, ev);
-	ev->sandbox_id = "";
+	ev->sandbox_id = given;
 	if (ev->body_case == SBX__V1__EVENT__BODY_EXIT && ev->exit != NULL) {
 		p->running = false;
 		p->exit_code = ev->exit->exit_code;

@@ -1091,7 +1091,27 @@ main(int argc, char **argv)
 	cmd = argv[optind];
 	argc -= optind;
 	argv += optind;
-	optind = 1;
+	/* --json may also follow the command. */
+	for (int i = 1, j = 1; i <= argc; i++) {
+		if (i < argc && strcmp(argv[i], "--json") == 0) {
+			g.json = true;
+			continue;
+		}
+		if (i < argc && strcmp(argv[i], "--") == 0) {
+			/* Leave everything after "--" alone. */
+			while (i < argc) {
+				argv[j++] = argv[i++];
+			}
+		}
+		if (i == argc) {
+			argc = j;
+			argv[j] = NULL;
+			break;
+		}
+		argv[j++] = argv[i];
+	}
+	/* GNU getopt re-reads the optstring (and its '+') only from 0. */
+	optind = 0;
 	if ((err = sbx_client_open(&c, &g.opts)) != SBX_OK) {
 		return die("connect", err);
 	}
