@@ -395,7 +395,7 @@ fd_high(int fd)
 /* Set resource R to at most V. Only lowers: raising past the hard limit
  * needs CAP_SYS_RESOURCE, which sbxd may not have. Async-signal-safe. */
 static int
-rlimit_lower(int r, rlim_t v)
+rlimit_lower(__rlimit_resource_t r, rlim_t v)
 {
 	struct rlimit rl;
 

@@ -17,4 +17,12 @@
 		}                                                             \
 	} while (0)
 
+/* An unreachable branch: a broken invariant with a reason. */
+#define SBX_PANIC(why)                                                        \
+	do {                                                                  \
+		fprintf(stderr, "SBX-PANIC %s:%d %s\n", __FILE__, __LINE__,   \
+		        why);                                                 \
+		abort();                                                      \
+	} while (0)
+
 #endif

@@ -270,7 +270,7 @@ call_on_aio(void *arg)
 		loop_post(c->rpc->loop, &c->cmd);
 		return;
 	case CALL_RUN:
-		SBX_ASSERT(!"aio completion while running");
+		SBX_PANIC("aio completion while the call runs");
 		return;
 	case CALL_SEND:
 		if (rv != 0) {

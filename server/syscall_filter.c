@@ -61,9 +61,9 @@ seccomp_rules(scmp_filter_ctx ctx)
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
 	                           SCMP_SYS(clone3), 0)) != 0 ||
 	    (rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl),
-	                           1, SCMP_A1(SCMP_CMP_EQ, TIOCSTI))) != 0 ||
+	                           1, SCMP_A1(SCMP_CMP_EQ, TIOCSTI, 0))) != 0 ||
 	    (rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl),
-	                           1, SCMP_A1(SCMP_CMP_EQ, TIOCLINUX))) != 0) {
+	                           1, SCMP_A1(SCMP_CMP_EQ, TIOCLINUX, 0))) != 0) {
 		return rc;
 	}
 	return 0;
