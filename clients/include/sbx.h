@@ -49,6 +49,8 @@ struct sbx_client_opts {
 	const char *tls_key_file;
 	const char *tls_server_name; /* default: the URL's host */
 	uint32_t timeout_ms;    /* per call; default 60000 */
+	uint32_t event_queue;   /* events buffered for the I/O thread;
+	                           default 8192 messages */
 };
 
 /*
@@ -122,6 +124,10 @@ SBX_API SBX_NODISCARD sbx_err sbx_stream_wait(sbx_stream *s,
                                               uint32_t timeout_ms,
                                               int32_t *exit_code,
                                               int32_t *signal);
+
+/* How many of the stream's events were fetched from sbxd's backlog to
+ * repair gaps (the rest arrived on the event socket). */
+SBX_API uint64_t sbx_stream_fetched(sbx_stream *s);
 
 /* Stop following and free. No callback runs after it returns. */
 SBX_API void sbx_stream_close(sbx_stream *s);

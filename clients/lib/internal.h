@@ -28,6 +28,7 @@ struct sbx_client {
 	char *tls_key_file;
 	char *tls_server_name;
 	uint32_t timeout_ms;
+	uint32_t event_queue;
 	uint64_t next_id; /* atomic */
 
 	pthread_mutex_t slots_mtx;

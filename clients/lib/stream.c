@@ -37,6 +37,7 @@ struct sbx_stream {
 	int32_t exit_code;
 	int32_t signal;
 	int64_t due_ms; /* next silence poll, monotonic */
+	uint64_t fetched; /* events repaired from the backlog */
 	uint32_t poll_ms;
 };
 
@@ -114,7 +115,10 @@ stream_fetch(struct sbx_stream *s, uint64_t until)
 		}
 		for (size_t i = 0; i < rep->n_events; i++) {
 			if (until == 0 || rep->events[i]->seq < until) {
+				uint64_t before = s->next_seq;
+
 				stream_deliver(s, rep->events[i]);
+				s->fetched += s->next_seq - before;
 			}
 		}
 		if (rep->n_events == 0) {
@@ -228,7 +232,8 @@ sbx_events_start(sbx_client *c)
 		return sbx_fail(SBX_EINTERNAL, "sub socket: %s",
 		                nng_strerror(rv));
 	}
-	if ((rv = nng_socket_set_int(c->sub, NNG_OPT_RECVBUF, 8192)) != 0 ||
+	if ((rv = nng_socket_set_int(c->sub, NNG_OPT_RECVBUF,
+	                              (int) c->event_queue)) != 0 ||
 	    (rv = nng_socket_set_size(c->sub, NNG_OPT_RECVMAXSZ,
 	                              64u << 20)) != 0 ||
 	    (rv = nng_socket_set_ms(c->sub, NNG_OPT_RECONNMINT, 10)) != 0 ||
@@ -368,6 +373,17 @@ sbx_stream_wait(sbx_stream *s, uint32_t timeout_ms, int32_t *exit_code,
 	}
 	pthread_mutex_unlock(&c->mtx);
 	return err;
+}
+
+SBX_API uint64_t
+sbx_stream_fetched(sbx_stream *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->c->mtx);
+	n = s->fetched;
+	pthread_mutex_unlock(&s->c->mtx);
+	return n;
 }
 
 SBX_API void

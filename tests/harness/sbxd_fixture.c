@@ -270,16 +270,28 @@ sbxd_stop(struct sbxd_fixture *f, bool keep)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-int
-sbxd_crash_restart(struct sbxd_fixture *f)
+void
+sbxd_crash(struct sbxd_fixture *f)
 {
 	sbx_client_close(f->c);
 	f->c = NULL;
 	reap(f, SIGKILL);
+}
+
+int
+sbxd_restart(struct sbxd_fixture *f)
+{
 	if ((f->pid = spawn_sbxd(f)) < 0) {
 		return -1;
 	}
 	return wait_ready(f);
+}
+
+int
+sbxd_crash_restart(struct sbxd_fixture *f)
+{
+	sbxd_crash(f);
+	return sbxd_restart(f);
 }
 
 char *

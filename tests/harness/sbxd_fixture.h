@@ -38,6 +38,10 @@ int sbxd_stop(struct sbxd_fixture *f, bool keep);
 /* kill -9 sbxd (jails live on), then start it again on the same dirs. */
 int sbxd_crash_restart(struct sbxd_fixture *f);
 
+/* The two halves: kill -9 (and reap) sbxd; start it again and wait. */
+void sbxd_crash(struct sbxd_fixture *f);
+int sbxd_restart(struct sbxd_fixture *f);
+
 /* Print the daemon's log to stderr. */
 void sbxd_dump_log(const struct sbxd_fixture *f);
 
