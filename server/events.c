@@ -14,6 +14,7 @@
 #include "events.h"
 #include "listen.h"
 #include "log.h"
+#include "msgbuf.h"
 #include "wire.h"
 
 struct publisher {
@@ -56,34 +57,13 @@ publisher_close(struct publisher *p)
 	}
 }
 
-static void
-nngmsg_append(ProtobufCBuffer *base, size_t len, const uint8_t *data)
-{
-	struct nngmsg_buf {
-		ProtobufCBuffer base;
-		nng_msg *msg;
-		int err;
-	} *b = (struct nngmsg_buf *) base;
-
-	if (b->err == 0) {
-		b->err = nng_msg_append(b->msg, data, len);
-	}
-}
-
 void
 publisher_send(struct publisher *p, const Sbx__V1__Event *ev)
 {
-	struct {
-		ProtobufCBuffer base;
-		nng_msg *msg;
-		int err;
-	} b = {.base = {.append = nngmsg_append}};
 	size_t size = sbx__v1__event__get_packed_size(ev) + 2 * 64 + 2;
+	struct sbx_msgbuf b;
 
-	if (nng_msg_alloc(&b.msg, 0) != 0 || nng_msg_reserve(b.msg, size) != 0) {
-		if (b.msg != NULL) {
-			nng_msg_free(b.msg);
-		}
+	if (sbx_msgbuf_init(&b, size) != 0) {
 		p->failed++;
 		return;
 	}

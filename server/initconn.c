@@ -217,8 +217,8 @@ initconn_open(struct initconn **out, struct loop *lp, const char *url,
 	    (rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
 	                              64u << 20)) != 0 ||
 	    (rv = nng_socket_set_int(c->sock, NNG_OPT_SENDBUF, 1024)) != 0 ||
-	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 2)) != 0 ||
-	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 200)) != 0 ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 1)) != 0 ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 10)) != 0 ||
 	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_PRE, ic_on_pipe,
 	                          c)) != 0 ||
 	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, ic_on_pipe,

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "listen.h"
 #include "log.h"
+#include "msgbuf.h"
 #include "loop.h"
 #include "panic.h"
 #include "rpc.h"
@@ -48,23 +49,6 @@ struct rpc {
 	struct rpc_call calls[];
 };
 
-/* A ProtobufCBuffer appending to an nng_msg. */
-struct msgbuf {
-	ProtobufCBuffer base;
-	nng_msg *msg;
-	int err;
-};
-
-static void
-msgbuf_append(ProtobufCBuffer *base, size_t len, const uint8_t *data)
-{
-	struct msgbuf *b = (struct msgbuf *) base;
-
-	if (b->err == 0) {
-		b->err = nng_msg_append(b->msg, data, len);
-	}
-}
-
 static void
 call_reset(struct rpc_call *c)
 {
@@ -83,10 +67,14 @@ static void
 call_send(struct rpc_call *c, sbx_err st, const char *message,
           const ProtobufCMessage *payload)
 {
-	struct msgbuf b = {.base = {.append = msgbuf_append}};
 	uint64_t id = c->env != NULL ? c->env->id : 0;
+	size_t hint = 64 + (message != NULL ? strlen(message) : 0) +
+	              (payload != NULL && st == SBX_OK
+	                       ? protobuf_c_message_get_packed_size(payload)
+	                       : 0);
+	struct sbx_msgbuf b;
 
-	if (nng_msg_alloc(&b.msg, 0) == 0) {
+	if (sbx_msgbuf_init(&b, hint) == 0) {
 		sbx_wire_result_encode(&b.base, id, st, message, payload);
 		if (b.err != 0) {
 			/* Too big to send: say so instead. */

@@ -244,7 +244,10 @@ sandbox_create(struct server *srv, struct sandbox *sb, struct rpc_call *call,
 		sb->deadline_ms = sb->created_ms +
 		                  (int64_t) srv->cfg->default_timeout_s * 1000;
 	}
-	if ((rv = sandbox_spawn(sb, why, sizeof(why))) != SBX_OK) {
+	rv = sandbox_spawn(sb, why, sizeof(why));
+	log_debug("SBX-SANDBOX-PHASE", "sbx=%s phase=spawn ms=%lld", sb->id,
+	          (long long) (sbx_clock_ms() - sb->created_ms));
+	if (rv != SBX_OK) {
 		log_warn("SBX-SANDBOX-CREATE-FAILED", "sbx=%s why=\"%s\"", sb->id,
 		         why);
 		sb->start_err = rv == SBX_ELIMIT || rv == SBX_ESTATE ||
@@ -321,6 +324,8 @@ sandbox_jail_pid(struct sandbox *sb, pid_t pid)
 
 	sb->init_pid = pid;
 	sb->block_fd = -1;
+	log_debug("SBX-SANDBOX-PHASE", "sbx=%s phase=info ms=%lld", sb->id,
+	          (long long) (sbx_clock_ms() - sb->created_ms));
 	if (jail_map_ids(pid, sb->host_root, sb->host_user, why,
 	                 sizeof(why)) != SBX_OK) {
 		close(block);
@@ -438,6 +443,8 @@ sandbox_on_link_up(void *arg)
 	Sbx__Init__V1__Down down = SBX__INIT__V1__DOWN__INIT;
 	Sbx__Init__V1__Hello hello = SBX__INIT__V1__HELLO__INIT;
 
+	log_debug("SBX-SANDBOX-PHASE", "sbx=%s phase=link ms=%lld", sb->id,
+	          (long long) (sbx_clock_ms() - sb->created_ms));
 	hello.version = 1;
 	down.body_case = SBX__INIT__V1__DOWN__BODY_HELLO;
 	down.hello = &hello;

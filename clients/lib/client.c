@@ -13,6 +13,7 @@
 #include <nng/supplemental/tls/tls.h>
 
 #include "internal.h"
+#include "msgbuf.h"
 #include "util.h"
 #include "wire.h"
 
@@ -285,22 +286,6 @@ slot_put(sbx_client *c, struct slot *s)
 	pthread_mutex_unlock(&c->slots_mtx);
 }
 
-struct msgbuf {
-	ProtobufCBuffer base;
-	nng_msg *msg;
-	int err;
-};
-
-static void
-msgbuf_append(ProtobufCBuffer *base, size_t len, const uint8_t *data)
-{
-	struct msgbuf *b = (struct msgbuf *) base;
-
-	if (b->err == 0) {
-		b->err = nng_msg_append(b->msg, data, len);
-	}
-}
-
 /* Send one request on slot S and wait for its reply message. */
 static sbx_err
 slot_exchange(struct slot *s, nng_msg *req, uint32_t timeout_ms,
@@ -361,7 +346,7 @@ sbx_call_timeout(sbx_client *c, const char *method,
                  uint32_t timeout_ms)
 {
 	const ProtobufCMethodDescriptor *m;
-	struct msgbuf b = {.base = {.append = msgbuf_append}};
+	struct sbx_msgbuf b;
 	nng_msg *rep = NULL;
 	struct slot *s;
 	uint64_t id;
@@ -380,12 +365,8 @@ sbx_call_timeout(sbx_client *c, const char *method,
 		timeout_ms = c->timeout_ms;
 	}
 	id = __atomic_fetch_add(&c->next_id, 1, __ATOMIC_RELAXED);
-	if (nng_msg_alloc(&b.msg, 0) != 0 ||
-	    nng_msg_reserve(b.msg, sbx_wire_call_size(method, id, timeout_ms,
-	                                              c->token, req)) != 0) {
-		if (b.msg != NULL) {
-			nng_msg_free(b.msg);
-		}
+	if (sbx_msgbuf_init(&b, sbx_wire_call_size(method, id, timeout_ms,
+	                                           c->token, req)) != 0) {
 		return sbx_fail(SBX_ENOMEM, "out of memory");
 	}
 	sbx_wire_call_encode(&b.base, method, id, timeout_ms, c->token, req);
