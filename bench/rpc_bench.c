@@ -3,14 +3,17 @@
  * of create (no kernel) and of `true` run to its exit.
  *
  *   rpc_bench [--seconds S] [--creates N] [--runs N]
+ *   rpc_bench --only raw|health|get --threads N [--seconds S]   (profiling)
  *
  * sbxd is reached at $SBX_URL / $SBX_EVENTS_URL (defaults: /run/sbx). The
- * floor is an NNG REP server with 64 contexts in this process, echoing each
- * request on an ipc socket, driven exactly like sbxd: one REQ socket, one
- * context per client thread, a Health-sized request. One key=value line per
- * figure.
+ * floor is an NNG REP server with 64 contexts in a child process (as sbxd is
+ * a process of its own), echoing each request on an ipc socket, driven
+ * exactly like sbxd: one REQ socket, one context per client thread, a
+ * Health-sized request. One key=value line per figure.
  */
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,10 +250,12 @@ main(int argc, char **argv)
 {
 	static struct echo_ctx echo[ECHO_CONTEXTS];
 	double seconds = 3, *lat;
-	int creates = 50, runs = 200;
+	int creates = 50, runs = 200, only_threads = 1;
+	const char *only = NULL;
 	char dir[] = "/tmp/sbx-bench-XXXXXX", url[128];
 	struct load l = {0};
 	nng_socket echo_sock;
+	pid_t echo_pid;
 	char *id;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
@@ -260,24 +265,58 @@ main(int argc, char **argv)
 			creates = atoi(argv[i + 1]);
 		} else if (strcmp(argv[i], "--runs") == 0) {
 			runs = atoi(argv[i + 1]);
+		} else if (strcmp(argv[i], "--only") == 0) {
+			only = argv[i + 1];
+		} else if (strcmp(argv[i], "--threads") == 0) {
+			only_threads = atoi(argv[i + 1]);
 		}
-	}
-	if (sbx_client_open(&l.c, NULL) != SBX_OK) {
-		fprintf(stderr, "sbxd: %s\n", sbx_last_error());
-		return 1;
 	}
 	if (mkdtemp(dir) == NULL) {
 		return 1;
 	}
 	snprintf(url, sizeof(url), "ipc://%s/echo", dir);
-	if (echo_start(&echo_sock, echo, url) != 0 ||
-	    nng_req0_open(&l.raw) != 0 || nng_dial(l.raw, url, NULL, 0) != 0) {
-		fprintf(stderr, "echo server failed\n");
+	/* NNG may not be used across fork: the echo server is forked before
+	 * this process touches NNG at all. */
+	if ((echo_pid = fork()) == 0) {
+		if (echo_start(&echo_sock, echo, url) != 0) {
+			_exit(1);
+		}
+		pause();
+		_exit(0);
+	}
+	if (sbx_client_open(&l.c, NULL) != SBX_OK) {
+		fprintf(stderr, "sbxd: %s\n", sbx_last_error());
+		kill(echo_pid, SIGTERM);
 		return 1;
+	}
+	if (nng_req0_open(&l.raw) != 0 ||
+	    nng_socket_set_ms(l.raw, NNG_OPT_RECONNMINT, 5) != 0) {
+		fprintf(stderr, "req socket failed\n");
+		return 1;
+	}
+	/* The child binds asynchronously: retry the dial until it listens. */
+	for (int i = 0; nng_dial(l.raw, url, NULL, 0) != 0; i++) {
+		if (i == 400) {
+			fprintf(stderr, "echo server did not start\n");
+			return 1;
+		}
+		usleep(5000);
 	}
 	double skip;
 	id = create(l.c, &skip);
 	l.sandbox = id;
+	if (only != NULL) {
+		l.kind = only;
+		printf("%s_c%d_calls_per_s=%.0f\n", only, only_threads,
+		       rate(&l, only_threads, seconds));
+		kill_sb(l.c, id);
+		free(id);
+		nng_close(l.raw);
+		kill(echo_pid, SIGTERM);
+		waitpid(echo_pid, NULL, 0);
+		sbx_client_close(l.c);
+		return 0;
+	}
 	for (int threads = 1; threads <= 8; threads *= 8) {
 		double raw, health, get;
 
@@ -327,7 +366,8 @@ main(int argc, char **argv)
 	free(id);
 	free(lat);
 	nng_close(l.raw);
-	nng_close(echo_sock);
+	kill(echo_pid, SIGTERM);
+	waitpid(echo_pid, NULL, 0);
 	sbx_client_close(l.c);
 	return 0;
 }

@@ -31,14 +31,30 @@ struct loop {
 	struct loop_cmd *head;
 	struct loop_cmd *tail;
 	struct loop_hooks hooks;
-	pthread_t thread;
-	bool running;
+	pthread_mutex_t owner; /* held by whoever runs as the loop */
+	pthread_t owner_thread;
+	bool owned;
 	/* The batch being dispatched, so that unwatching a watch whose event
 	 * is still pending in it (and freeing its owner) is safe. */
 	struct epoll_event evs[64];
 	int n_evs;
 	int stop; /* atomic */
 };
+
+static void
+loop_own(struct loop *lp)
+{
+	pthread_mutex_lock(&lp->owner);
+	lp->owner_thread = pthread_self();
+	lp->owned = true;
+}
+
+static void
+loop_disown(struct loop *lp)
+{
+	lp->owned = false;
+	pthread_mutex_unlock(&lp->owner);
+}
 
 static void
 loop_on_wake(struct loop_watch *w, uint32_t events)
@@ -88,6 +104,7 @@ loop_new(struct loop **out, const struct loop_hooks *h)
 	lp->wake.fd = -1;
 	lp->sig.fd = -1;
 	pthread_mutex_init(&lp->mtx, NULL);
+	pthread_mutex_init(&lp->owner, NULL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGTERM);
@@ -129,6 +146,7 @@ loop_free(struct loop *lp)
 		close(lp->epfd);
 	}
 	pthread_mutex_destroy(&lp->mtx);
+	pthread_mutex_destroy(&lp->owner);
 	free(lp);
 }
 
@@ -208,12 +226,15 @@ loop_run(struct loop *lp)
 	int64_t now;
 	int n, timeout;
 
-	lp->thread = pthread_self();
-	lp->running = true;
+	loop_own(lp);
 	while (!__atomic_load_n(&lp->stop, __ATOMIC_ACQUIRE)) {
 		now = sbx_mono_ms();
 		timeout = next_tick > now ? (int) (next_tick - now) : 0;
+		/* Asleep, the loop owns nothing: short work may run inline
+		 * on other threads meanwhile (loop_try_enter). */
+		loop_disown(lp);
 		n = epoll_wait(lp->epfd, lp->evs, 64, timeout);
+		loop_own(lp);
 		if (n < 0 && errno != EINTR) {
 			log_error("SBX-LOOP-EPOLL", "err=%s", strerror(errno));
 			break;
@@ -236,13 +257,15 @@ loop_run(struct loop *lp)
 		}
 	}
 	loop_drain(lp);
-	lp->running = false;
+	loop_disown(lp);
 }
 
 void
 loop_run_pending(struct loop *lp)
 {
+	loop_own(lp);
 	loop_drain(lp);
+	loop_disown(lp);
 }
 
 void
@@ -257,7 +280,24 @@ loop_stop(struct loop *lp)
 }
 
 bool
-loop_on_thread(const struct loop *lp)
+loop_try_enter(struct loop *lp)
 {
-	return lp->running && pthread_equal(lp->thread, pthread_self());
+	if (pthread_mutex_trylock(&lp->owner) != 0) {
+		return false;
+	}
+	lp->owner_thread = pthread_self();
+	lp->owned = true;
+	return true;
+}
+
+void
+loop_leave(struct loop *lp)
+{
+	loop_disown(lp);
+}
+
+bool
+loop_owned(const struct loop *lp)
+{
+	return lp->owned && pthread_equal(lp->owner_thread, pthread_self());
 }

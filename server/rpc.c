@@ -39,6 +39,7 @@ struct rpc_call {
 
 struct rpc {
 	nng_socket sock;
+	bool *inline_ok; /* per method: may run on the NNG thread */
 	struct loop *loop;
 	ProtobufCService *service;
 	struct rpc_hooks hooks;
@@ -255,6 +256,14 @@ call_on_aio(void *arg)
 		}
 		c->state = CALL_RUN;
 		c->cmd.fn = call_on_run;
+		/* Short read-only calls run right here when the loop is
+		 * asleep, as its owner; others queue for the loop thread. */
+		if (c->rpc->inline_ok[c->method] &&
+		    loop_try_enter(c->rpc->loop)) {
+			call_on_run(&c->cmd);
+			loop_leave(c->rpc->loop);
+			return;
+		}
 		loop_post(c->rpc->loop, &c->cmd);
 		return;
 	case CALL_RUN:
@@ -274,6 +283,31 @@ call_on_aio(void *arg)
 	}
 }
 
+/* Calls that only read loop state, never block and finish at once. Anything
+ * that forks, waits on a jail, touches files or changes state is not here. */
+static const char *const inline_methods[] = {
+	"Health", "Get", "List", "ProcessList", "EventsFetch",
+};
+
+static bool *
+rpc_inline_table(const ProtobufCServiceDescriptor *sd)
+{
+	bool *v = calloc(sd->n_methods, sizeof(*v));
+
+	for (size_t i = 0; v != NULL && i < sizeof(inline_methods) /
+	                                           sizeof(inline_methods[0]);
+	     i++) {
+		const ProtobufCMethodDescriptor *m =
+		        protobuf_c_service_descriptor_get_method_by_name(
+		                sd, inline_methods[i]);
+
+		if (m != NULL) {
+			v[m - sd->methods] = true;
+		}
+	}
+	return v;
+}
+
 sbx_err
 rpc_start(struct rpc **out, const struct config *cfg, struct loop *lp,
           ProtobufCService *service, const struct rpc_hooks *hooks, char *why,
@@ -291,7 +325,12 @@ rpc_start(struct rpc **out, const struct config *cfg, struct loop *lp,
 	r->hooks = *hooks;
 	r->token = cfg->token;
 	r->max_msg = cfg->max_message_bytes;
+	if ((r->inline_ok = rpc_inline_table(service->descriptor)) == NULL) {
+		free(r);
+		return SBX_ENOMEM;
+	}
 	if ((rv = nng_rep0_open(&r->sock)) != 0) {
+		free(r->inline_ok);
 		snprintf(why, whylen, "rep socket: %s", nng_strerror(rv));
 		free(r);
 		return SBX_EINTERNAL;
@@ -350,5 +389,6 @@ rpc_free(struct rpc *r)
 		call_reset(&r->calls[i]);
 		nng_aio_free(r->calls[i].aio);
 	}
+	free(r->inline_ok);
 	free(r);
 }
