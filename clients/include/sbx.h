@@ -105,7 +105,8 @@ struct sbx_stream_cbs {
 /*
  * Follow the events of STREAM in SANDBOX, from its first event on. Open it
  * before starting the process (streams ids are chosen by the caller), and
- * nothing is missed. CBS is copied.
+ * nothing is missed: until its first event, a stream sbxd does not know yet
+ * is waited for while its sandbox exists. CBS is copied.
  */
 SBX_API SBX_NODISCARD sbx_err sbx_stream_open(sbx_client *c,
                                               const char *sandbox,

@@ -90,6 +90,32 @@ stream_deliver(struct sbx_stream *s, const Sbx__V1__Event *ev)
 }
 
 /*
+ * Whether S may simply not have started yet: sbx_stream_open is meant to
+ * be called before the process is started, so until its first event an
+ * unknown stream is a process still being spawned, as long as its sandbox
+ * exists. (A stream whose output sbxd has already collected looks the
+ * same; it waits for the caller's timeout rather than failing.)
+ */
+static bool
+stream_not_started(struct sbx_stream *s)
+{
+	Sbx__V1__GetRequest req = SBX__V1__GET_REQUEST__INIT;
+	ProtobufCMessage *rep;
+	sbx_err err;
+
+	if (s->next_seq != 1) {
+		return false;
+	}
+	req.id = s->sandbox;
+	if ((err = sbx_call(s->c, "Get", &req.base, &rep)) == SBX_OK) {
+		protobuf_c_message_free_unpacked(rep, NULL);
+		return true;
+	}
+	/* sbxd away: we cannot tell, so try again later. */
+	return err == SBX_EUNAVAIL || err == SBX_ETIMEDOUT;
+}
+
+/*
  * Fetch and deliver events from next_seq up to (not including) UNTIL, or
  * everything available when UNTIL is 0. Ends the stream on an error.
  */
@@ -98,6 +124,7 @@ stream_fetch(struct sbx_stream *s, uint64_t until)
 {
 	Sbx__V1__EventsFetchRequest req = SBX__V1__EVENTS_FETCH_REQUEST__INIT;
 	Sbx__V1__EventsFetchReply *rep;
+	char why[256];
 	sbx_err err;
 
 	req.sandbox_id = s->sandbox;
@@ -110,7 +137,11 @@ stream_fetch(struct sbx_stream *s, uint64_t until)
 			if (err == SBX_EUNAVAIL || err == SBX_ETIMEDOUT) {
 				return; /* sbxd away: try again later */
 			}
-			stream_end(s, err, sbx_last_error());
+			snprintf(why, sizeof(why), "%s", sbx_last_error());
+			if (err == SBX_ENOTFOUND && stream_not_started(s)) {
+				return; /* polled again on the backoff timer */
+			}
+			stream_end(s, err, why);
 			return;
 		}
 		for (size_t i = 0; i < rep->n_events; i++) {
