@@ -486,7 +486,8 @@ api_process_signal(Sbx__V1__Sandboxes_Service *svc,
 	Sbx__Init__V1__Down down = SBX__INIT__V1__DOWN__INIT;
 	Sbx__Init__V1__Signal sig = SBX__INIT__V1__SIGNAL__INIT;
 
-	if (req->signal <= 0 || req->signal >= SIGRTMAX) {
+	/* SIGRTMAX is itself a valid signal (kill -64), as sbx-init agrees. */
+	if (req->signal <= 0 || req->signal > SIGRTMAX) {
 		rpc_fail(call, SBX_EINVAL, "bad signal %d", req->signal);
 		return;
 	}
