@@ -1,5 +1,5 @@
 /*
- * Whole-file transfers on top of FileWrite/FileRead, in chunks well under
+ * Whole-file transfers on top of FileWrite/FileRead, in chunks that fit
  * sbxd's per-call cap.
  */
 #include <stdlib.h>
@@ -8,6 +8,8 @@
 #include "internal.h"
 
 #define CHUNK (2u << 20)
+/* sbxd's smallest --file_chunk_bytes. */
+#define CHUNK_MIN 4096u
 
 SBX_API sbx_err
 sbx_file_write(sbx_client *c, const char *sandbox, const char *path,
@@ -15,7 +17,7 @@ sbx_file_write(sbx_client *c, const char *sandbox, const char *path,
 {
 	Sbx__V1__FileWriteRequest req = SBX__V1__FILE_WRITE_REQUEST__INIT;
 	Sbx__V1__FileEntry *rep;
-	size_t off = 0;
+	size_t off = 0, chunk = CHUNK;
 	sbx_err err;
 
 	req.sandbox_id = (char *) sandbox;
@@ -24,7 +26,7 @@ sbx_file_write(sbx_client *c, const char *sandbox, const char *path,
 	req.mode = mode;
 	req.make_parents = true;
 	do {
-		size_t n = len - off < CHUNK ? len - off : CHUNK;
+		size_t n = len - off < chunk ? len - off : chunk;
 
 		req.offset = off;
 		req.truncate = off == 0;
@@ -32,6 +34,15 @@ sbx_file_write(sbx_client *c, const char *sandbox, const char *path,
 		req.data.len = n;
 		err = sbx_call(c, "FileWrite", &req.base,
 		               (ProtobufCMessage **) &rep);
+		/* sbxd's per-call cap (--file_chunk_bytes, and its message
+		 * cap) is configurable down to 4 KiB and not announced, so
+		 * a chunk refused as too large is sent again in halves, and
+		 * later chunks keep the size that fits. Rewriting the same
+		 * offset is harmless if a full disk refused it part-way. */
+		if (err == SBX_ELIMIT && n > CHUNK_MIN) {
+			chunk = n / 2 > CHUNK_MIN ? n / 2 : CHUNK_MIN;
+			continue;
+		}
 		if (err != SBX_OK) {
 			return err;
 		}
