@@ -240,6 +240,9 @@ fjob_start(struct server *srv, enum fop op, const char *sandbox_id,
 	j->root.ids.host_user_gid = (gid_t) sb->host_user;
 	j->root.max_chunk = srv->cfg->file_chunk_bytes;
 	j->root.max_entries = 100000;
+	/* The reply must fit a message; the daemon's cap on calls is the
+	 * natural bound for one. */
+	j->root.max_list_bytes = srv->cfg->max_message_bytes;
 	j->w.run = fjob_run;
 	j->w.done = fjob_done;
 	workers_submit(srv->files, &j->w);

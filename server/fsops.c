@@ -87,6 +87,7 @@ struct fs_list {
 	const struct fsops_root *r;
 	struct fs_entry *v;
 	size_t n, cap;
+	size_t bytes; /* strings of the entries so far */
 	char *why;
 	size_t whylen;
 };
@@ -776,6 +777,19 @@ fs_list_add(struct fs_list *lc, int dfd, const char *dir, const char *name,
 	}
 	if (rv != SBX_OK) {
 		return rv;
+	}
+	/* Paths of up to 4 KiB make the entry count alone a poor bound: 100k
+	 * of them would be ~400 MiB in memory and in one reply. */
+	lc->bytes += strlen(e.name) + strlen(e.path) +
+		     (e.symlink_target != NULL ? strlen(e.symlink_target) : 0);
+	if (lc->r->max_list_bytes != 0 && lc->bytes > lc->r->max_list_bytes) {
+		fs_entry_fini(&e);
+		/* DIR last: a deep one may not fit WHY, the reason must. */
+		fs_why(lc->why, lc->whylen,
+		       "list: more than %zu bytes of names and paths; list "
+		       "a subdirectory or use a smaller depth (at %s)",
+		       lc->r->max_list_bytes, dir);
+		return SBX_ELIMIT;
 	}
 	if (lc->n == lc->cap) {
 		cap = lc->cap != 0 ? lc->cap * 2 : 32;

@@ -55,6 +55,8 @@ struct fsops_root {
 	struct fsops_ids ids;
 	size_t max_chunk;    /* cap on bytes per read or write call */
 	size_t max_entries;  /* cap on entries per list call */
+	size_t max_list_bytes; /* cap on a list's names, paths and link
+	                          targets together; 0: none */
 };
 
 struct fs_entry {
@@ -116,7 +118,8 @@ SBX_NODISCARD sbx_err fsops_read(const struct fsops_root *r, const char *path,
  * List directory PATH to DEPTH levels (0 and 1: its own entries), sorted by
  * path. Symlinks are listed, not descended; DEPTH is capped at 32, and
  * subdirectories the user cannot open are listed but not descended. More
- * than max_entries entries is SBX_ELIMIT. *V is freed with fs_entries_free.
+ * than max_entries entries, or more than max_list_bytes of their strings,
+ * is SBX_ELIMIT. *V is freed with fs_entries_free.
  */
 SBX_NODISCARD sbx_err fsops_list(const struct fsops_root *r, const char *path,
                                  unsigned depth, struct fs_entry **v,
