@@ -96,8 +96,13 @@ sbx_file_read(sbx_client *c, const char *sandbox, const char *path,
 			}
 			buf = p;
 		}
-		memcpy(buf + n, rep->data.data, rep->data.len);
-		n += rep->data.len;
+		/* An empty bytes field unpacks as NULL, and memcpy from
+		 * NULL is undefined even for 0 bytes (UBSan aborted here on
+		 * every empty file). */
+		if (rep->data.len > 0) {
+			memcpy(buf + n, rep->data.data, rep->data.len);
+			n += rep->data.len;
+		}
 		sbx__v1__file_read_reply__free_unpacked(rep, NULL);
 	}
 	if (buf == NULL && (buf = malloc(1)) == NULL) {
