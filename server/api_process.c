@@ -576,9 +576,14 @@ api_events_fetch(Sbx__V1__Sandboxes_Service *svc,
 	char why[256];
 	sbx_err rv;
 
-	if ((rv = sandbox_lookup_running(srv, req->sandbox_id, &sb, why,
-	                                 sizeof(why))) != SBX_OK) {
-		rpc_fail(call, rv, "%s", why);
+	/* Any state: a dead sandbox's streams stay readable for a while, so
+	 * that a subscriber that missed the last events can still get them. */
+	if (!sbx_wire_id_valid(req->sandbox_id)) {
+		rpc_fail(call, SBX_EINVAL, "invalid sandbox id");
+		return;
+	}
+	if ((sb = sandbox_find(srv, req->sandbox_id)) == NULL) {
+		rpc_fail(call, SBX_ENOTFOUND, "no sandbox %s", req->sandbox_id);
 		return;
 	}
 	if ((p = sandbox_proc_find(sb, req->stream)) == NULL) {

@@ -357,8 +357,9 @@ sandbox_jail_gone(struct sandbox *sb)
 		close(sb->log_fd);
 		sb->log_fd = -1;
 	}
+	/* Processes end with a last exit event; their backlogs stay for a
+	 * while so that a subscriber that missed it can still fetch it. */
 	sandbox_proc_end_all(sb);
-	sandbox_proc_free_all(sb);
 	sb->ended_ms = sbx_clock_ms();
 	sandbox_set_state(sb, SANDBOX_DEAD);
 	log_notice("SBX-SANDBOX-DEAD", "sbx=%s reason=\"%s\"", sb->id,
@@ -552,6 +553,7 @@ sandbox_tick(struct server *srv)
 		case SANDBOX_KILLING:
 			break;
 		case SANDBOX_DEAD:
+			sandbox_proc_gc(sb, mono);
 			if (sb->cgroup_pending) {
 				sandbox_try_cgroup_remove(sb);
 			} else if (sb->dir == NULL && sb->ran &&

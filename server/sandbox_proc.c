@@ -85,7 +85,8 @@ proc_fill(struct proc *p, const Sbx__V1__ProcessInfo *pi)
 {
 	p->pid = pi->pid;
 	p->pty = pi->pty;
-	p->running = pi->running;
+	/* An exit already seen in the events wins over a stale "running". */
+	p->running = pi->running && p->exit_status == NULL;
 	if ((p->argv = calloc(pi->n_argv + 1, sizeof(char *))) == NULL) {
 		return SBX_ENOMEM;
 	}

@@ -62,7 +62,7 @@ wait_running(const char *id)
 	long long until = mono_ms() + 20000;
 	Sbx__V1__SandboxInfo *info;
 	sbx_err err;
-	int state = -1;
+	Sbx__V1__SandboxState state = SBX__V1__SANDBOX_STATE__STATE_UNSPECIFIED;
 
 	while (mono_ms() < until) {
 		if ((info = get(id, &err)) != NULL) {
@@ -75,7 +75,7 @@ wait_running(const char *id)
 		usleep(20000);
 	}
 	fail_msg("sandbox %s not running after restart (state %d)", id,
-	         state);
+	         (int) state);
 }
 
 /* Wait (bounded) until Get of ID fails; return the status and message. */
