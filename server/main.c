@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -219,6 +221,42 @@ make_dirs(const struct config *cfg)
 	return make_dir(path, 0711);
 }
 
+/*
+ * Take the state dir for this process: two daemons on one registry would
+ * each re-attach, and kill, the other's sandboxes. The lock lives as long as
+ * the process (the fd is inherited by nothing: CLOEXEC).
+ */
+static sbx_err
+lock_state_dir(struct server *srv, char *why, size_t whylen)
+{
+	char path[4200], pid[32] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/sbxd.lock", srv->cfg->state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		snprintf(why, whylen, "open %.300s: %s", path, strerror(errno));
+		return SBX_EINTERNAL;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		snprintf(why, whylen,
+		         "another sbxd (pid %s) is using state_dir %.300s",
+		         pid[0] != '\0' ? pid : "?", srv->cfg->state_dir);
+		close(fd);
+		return SBX_ESTATE;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int) getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t) n, 0) != n) {
+		/* The lock is what matters; the pid is for the message. */
+	}
+	srv->lock_fd = fd;
+	return SBX_OK;
+}
+
 /* Open every module; on failure WHY says which and why. */
 static sbx_err
 server_open(struct server *srv, char *why, size_t whylen)
@@ -246,6 +284,9 @@ server_open(struct server *srv, char *why, size_t whylen)
 	if (make_dirs(cfg) != 0) {
 		snprintf(why, whylen, "cannot make state or run directories");
 		return SBX_EINTERNAL;
+	}
+	if ((rv = lock_state_dir(srv, why, whylen)) != SBX_OK) {
+		return rv;
 	}
 	/* Signals are blocked before any other thread starts. */
 	if ((rv = loop_new(&srv->loop, &hooks)) != SBX_OK) {
@@ -304,6 +345,9 @@ server_close(struct server *srv)
 	loop_free(srv->loop);
 	hmap_fini(&srv->sandboxes);
 	free(srv->uid_used);
+	if (srv->lock_fd > 0) {
+		close(srv->lock_fd);
+	}
 }
 
 int

@@ -949,12 +949,7 @@ remote_split(char *arg, char **id, char **path)
 static int
 cp_up(sbx_client *c, const char *local, const char *id, const char *path)
 {
-	Sbx__V1__FileWriteRequest req = SBX__V1__FILE_WRITE_REQUEST__INIT;
-	Sbx__V1__FileEntry *rep;
-	static uint8_t buf[2u << 20];
 	struct stat st;
-	uint64_t off = 0;
-	ssize_t n;
 	sbx_err err;
 	int fd;
 
@@ -962,38 +957,14 @@ cp_up(sbx_client *c, const char *local, const char *id, const char *path)
 		fprintf(stderr, "sbx: %s: %s\n", local, strerror(errno));
 		return 1;
 	}
-	req.sandbox_id = (char *) id;
-	req.path = (char *) path;
-	req.make_parents = true;
-	req.mode = st.st_mode & 0777;
-	do {
-		if ((n = read(fd, buf, sizeof(buf))) < 0) {
-			fprintf(stderr, "sbx: %s: %s\n", local, strerror(errno));
-			close(fd);
-			return 1;
-		}
-		req.offset = off;
-		req.truncate = off == 0;
-		req.data.data = buf;
-		req.data.len = (size_t) n;
-		if ((err = sbx_call(c, "FileWrite", &req.base,
-		                    (ProtobufCMessage **) &rep)) != SBX_OK) {
-			close(fd);
-			return die("cp", err);
-		}
-		sbx__v1__file_entry__free_unpacked(rep, NULL);
-		off += (uint64_t) n;
-	} while (n > 0);
+	err = sbx_file_upload(c, id, path, NULL, fd, st.st_mode & 0777);
 	close(fd);
-	return 0;
+	return err == SBX_OK ? 0 : die("cp", err);
 }
 
 static int
 cp_down(sbx_client *c, const char *id, const char *path, const char *local)
 {
-	Sbx__V1__FileReadRequest req = SBX__V1__FILE_READ_REQUEST__INIT;
-	Sbx__V1__FileReadReply *rep;
-	bool eof = false;
 	sbx_err err;
 	int fd;
 
@@ -1005,24 +976,12 @@ cp_down(sbx_client *c, const char *id, const char *path, const char *local)
 		fprintf(stderr, "sbx: %s: %s\n", local, strerror(errno));
 		return 1;
 	}
-	req.sandbox_id = (char *) id;
-	req.path = (char *) path;
-	req.length = 2u << 20;
-	while (!eof) {
-		if ((err = sbx_call(c, "FileRead", &req.base,
-		                    (ProtobufCMessage **) &rep)) != SBX_OK) {
-			return die("cp", err);
-		}
-		write_all(fd, rep->data.data, rep->data.len);
-		req.offset += rep->data.len;
-		eof = rep->eof || rep->data.len == 0;
-		sbx__v1__file_read_reply__free_unpacked(rep, NULL);
-	}
-	if (fd != 1 && close(fd) != 0) {
+	err = sbx_file_download(c, id, path, NULL, fd);
+	if (fd != 1 && close(fd) != 0 && err == SBX_OK) {
 		fprintf(stderr, "sbx: %s: %s\n", local, strerror(errno));
 		return 1;
 	}
-	return 0;
+	return err == SBX_OK ? 0 : die("cp", err);
 }
 
 static int

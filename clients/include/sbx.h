@@ -155,6 +155,19 @@ SBX_API SBX_NODISCARD sbx_err sbx_file_write(sbx_client *c,
                                              const void *data, size_t len,
                                              uint32_t mode);
 
+/* The same, reading FD to its end. */
+SBX_API SBX_NODISCARD sbx_err sbx_file_upload(sbx_client *c,
+                                              const char *sandbox,
+                                              const char *path,
+                                              const char *user, int fd,
+                                              uint32_t mode);
+
+/* Read all of PATH into FD. */
+SBX_API SBX_NODISCARD sbx_err sbx_file_download(sbx_client *c,
+                                                const char *sandbox,
+                                                const char *path,
+                                                const char *user, int fd);
+
 /* Read all of PATH (at most MAX bytes; SBX_ELIMIT beyond) into a heap
  * buffer *DATA of *LEN bytes (caller frees; NUL-terminated for convenience). */
 SBX_API SBX_NODISCARD sbx_err sbx_file_read(sbx_client *c, const char *sandbox,

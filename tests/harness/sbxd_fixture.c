@@ -41,7 +41,7 @@ sbxd_dump_log(const struct sbxd_fixture *f)
 static unsigned fixture_uid_base(void);
 
 static pid_t
-spawn_sbxd(struct sbxd_fixture *f)
+spawn_sbxd_log(struct sbxd_fixture *f, const char *log_path)
 {
 	char *args[64], uidbase[64], state[600], run[600], rpc[600], ev[600];
 	const char *wrap = getenv("SBX_TEST_WRAP");
@@ -76,7 +76,7 @@ spawn_sbxd(struct sbxd_fixture *f)
 	}
 	args[n] = NULL;
 	if ((pid = fork()) == 0) {
-		fd = open(f->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
 			_exit(126);
 		}
@@ -84,6 +84,39 @@ spawn_sbxd(struct sbxd_fixture *f)
 		_exit(127);
 	}
 	return pid;
+}
+
+static pid_t
+spawn_sbxd(struct sbxd_fixture *f)
+{
+	return spawn_sbxd_log(f, f->log_path);
+}
+
+int
+sbxd_second(struct sbxd_fixture *f, char *out, size_t len)
+{
+	char path[600];
+	char *text;
+	long long until = mono_ms() + 20000;
+	int status = -1;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/second.log", f->dir);
+	if ((pid = spawn_sbxd_log(f, path)) < 0) {
+		return -1;
+	}
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (mono_ms() > until) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			break;
+		}
+		usleep(10000);
+	}
+	text = sbx_test_read_file(path, NULL);
+	snprintf(out, len, "%s", text != NULL ? text : "");
+	free(text);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 /* Wait until Health answers (or sbxd exited, or the time is up). */

@@ -42,6 +42,10 @@ int sbxd_crash_restart(struct sbxd_fixture *f);
 void sbxd_crash(struct sbxd_fixture *f);
 int sbxd_restart(struct sbxd_fixture *f);
 
+/* Run a second sbxd on the same dirs (it must refuse); returns its exit
+ * status, its output in OUT. */
+int sbxd_second(struct sbxd_fixture *f, char *out, size_t len);
+
 /* Print the daemon's log to stderr. */
 void sbxd_dump_log(const struct sbxd_fixture *f);
 

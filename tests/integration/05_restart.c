@@ -323,6 +323,24 @@ test_expired_while_down(void **state)
 	free(id);
 }
 
+static void
+test_second_daemon_refused(void **state)
+{
+	char out[4096];
+	char *id = sbxd_create(&fx, NULL), *echo = NULL;
+	int code = -1;
+
+	(void) state;
+	CHECK(id != NULL);
+	CHECK_INT(sbxd_second(&fx, out, sizeof(out)), 1);
+	CHECK(strstr(out, "another sbxd") != NULL);
+	/* The first daemon and its sandbox are untouched. */
+	CHECK_OK(sbxd_run(&fx, id, NULL, "echo alive", &echo, NULL, &code));
+	CHECK_STR(echo, "alive\n");
+	free(echo);
+	free(id);
+}
+
 int
 main(void)
 {
@@ -331,6 +349,7 @@ main(void)
 		cmocka_unit_test(test_stream_across_restart),
 		cmocka_unit_test(test_jail_died_while_down),
 		cmocka_unit_test(test_expired_while_down),
+		cmocka_unit_test(test_second_daemon_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
