@@ -31,6 +31,17 @@ struct config;
 #define JAIL_RUN_DIR "/run/sbx"
 #define JAIL_INIT_SOCKET JAIL_RUN_DIR "/init.sock"
 
+/*
+ * Tasks the jail needs for itself, added to a sandbox's pids limit (its
+ * cgroup's pids.max and RLIMIT_NPROC): bwrap's monitor process, sbx-init's
+ * main thread and NNG 1.5's threads in sbx-init (up to 16 taskq, 8 expire
+ * and 4 resolver threads, a poller, a timer and a reaper: 31 on a host with
+ * 8 or more CPUs, 13 on 2). Without it a limit of 8..15 kills or hangs the
+ * jail at start, and every limit gives the sandbox ~15-33 tasks fewer than
+ * asked for.
+ */
+#define JAIL_AGENT_TASKS 40
+
 struct jail_env {
 	const char *bwrap_path;
 	char *init_path; /* sbxd's copy of sbx-init, bound into jails */

@@ -144,6 +144,7 @@ static sbx_err
 sandbox_spawn(struct sandbox *sb, char *why, size_t whylen)
 {
 	struct server *srv = sb->srv;
+	struct cgroup_limits lim = sb->limits;
 	struct jail_spec spec;
 	struct jail_start js;
 	int cgfds[CGROUP_MAX_FDS];
@@ -157,8 +158,10 @@ sandbox_spawn(struct sandbox *sb, char *why, size_t whylen)
 	if ((rv = sandbox_dirs(sb, why, whylen)) != SBX_OK) {
 		return rv;
 	}
+	/* The limit is the sandbox's own: the jail's tasks come on top. */
+	lim.pids += JAIL_AGENT_TASKS;
 	if (srv->cg != NULL &&
-	    ((rv = cgroup_create(srv->cg, sb->id, &sb->limits, why, whylen)) !=
+	    ((rv = cgroup_create(srv->cg, sb->id, &lim, why, whylen)) !=
 	             SBX_OK ||
 	     (rv = cgroup_join_fds(srv->cg, sb->id, cgfds, &ncg)) != SBX_OK)) {
 		if (rv == SBX_EEXIST) {
@@ -174,7 +177,7 @@ sandbox_spawn(struct sandbox *sb, char *why, size_t whylen)
 	spec.host_user = sb->host_user;
 	spec.net_allow = sb->net_allow;
 	spec.tmp_bytes = sb->limits.memory_bytes;
-	spec.nproc = sb->limits.pids;
+	spec.nproc = lim.pids;
 	spec.cgroup_fds = cgfds;
 	spec.n_cgroup_fds = ncg;
 	spec.log_fd = sb->log_fd;
