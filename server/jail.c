@@ -694,6 +694,13 @@ jail_start_time(pid_t pid, uint64_t *start)
 	if ((p = strrchr(buf, ')')) == NULL) {
 		return SBX_EINTERNAL;
 	}
+	/* Field 3 is the state. A killed PID 1 stays a zombie until bwrap
+	 * reaps it, which may take a while on a loaded host; the jail is
+	 * gone all the same (at a restart, "jail exited while sbxd was down"
+	 * instead of a reattach to a corpse). */
+	if (p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X')) {
+		return SBX_ENOTFOUND;
+	}
 	for (field = 2; field < 22 && p != NULL; field++) {
 		p = strchr(p + 1, ' ');
 	}

@@ -100,7 +100,8 @@ SBX_NODISCARD sbx_err jail_map_ids(pid_t pid, uid_t host_root,
 SBX_NODISCARD sbx_err jail_release(int block_fd);
 
 /* PID's start time (clock ticks after boot, /proc/PID/stat field 22), to
- * tell a process from a later one reusing its pid. */
+ * tell a process from a later one reusing its pid. SBX_ENOTFOUND when PID
+ * does not exist or has exited (a zombie). */
 SBX_NODISCARD sbx_err jail_start_time(pid_t pid, uint64_t *start);
 
 #endif
