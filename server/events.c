@@ -19,6 +19,7 @@
 
 struct publisher {
 	nng_socket sock;
+	struct listeners listeners;
 	uint64_t sent;
 	uint64_t failed;
 };
@@ -38,8 +39,12 @@ publisher_open(struct publisher **out, const struct config *cfg, char *why,
 		free(p);
 		return SBX_EINTERNAL;
 	}
-	if (listen_urls(p->sock, cfg, cfg->events_urls, LISTEN_EVENTS, why,
-	                whylen) != SBX_OK) {
+	if ((rv = nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, 256)) != 0 ||
+	    listen_urls(&p->listeners, p->sock, cfg, cfg->events_urls,
+	                LISTEN_EVENTS, why, whylen) != SBX_OK) {
+		if (rv != 0) {
+			snprintf(why, whylen, "pub socket: %s", nng_strerror(rv));
+		}
 		nng_close(p->sock);
 		free(p);
 		return SBX_EINVAL;
@@ -49,9 +54,16 @@ publisher_open(struct publisher **out, const struct config *cfg, char *why,
 }
 
 void
+publisher_check_listeners(struct publisher *p, int64_t now_mono_ms)
+{
+	listen_check(&p->listeners, now_mono_ms);
+}
+
+void
 publisher_close(struct publisher *p)
 {
 	if (p != NULL) {
+		listen_fini(&p->listeners);
 		nng_close(p->sock);
 		free(p);
 	}

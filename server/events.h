@@ -49,6 +49,9 @@ SBX_NODISCARD sbx_err publisher_open(struct publisher **out,
                                      size_t whylen);
 void publisher_close(struct publisher *p);
 
+/* Keep the listeners accepting (see listen.h). Loop tick. */
+void publisher_check_listeners(struct publisher *p, int64_t now_mono_ms);
+
 /* Publish EV (sandbox_id and stream set). Drops silently for subscribers
  * that are slow: that is what the backlog is for. Counts drops in stats. */
 void publisher_send(struct publisher *p, const Sbx__V1__Event *ev);

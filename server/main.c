@@ -91,6 +91,8 @@ on_tick(void *arg)
 	int64_t now = sbx_mono_ms();
 
 	sandbox_tick(srv);
+	rpc_check_listeners(srv->rpc, now);
+	publisher_check_listeners(srv->pub, now);
 	if (now - last_purge >= purge_every_ms) {
 		int64_t days = (int64_t) srv->cfg->audit_retention_days;
 

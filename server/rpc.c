@@ -44,6 +44,7 @@ struct rpc {
 	ProtobufCService *service;
 	struct rpc_hooks hooks;
 	const char *token; /* required on non-ipc pipes when set */
+	struct listeners listeners;
 	size_t max_msg;
 	uint64_t served;
 	unsigned n;
@@ -352,8 +353,8 @@ rpc_start(struct rpc **out, const struct config *cfg, struct loop *lp,
 		rpc_free(r);
 		return SBX_ENOMEM;
 	}
-	if (listen_urls(r->sock, cfg, cfg->rpc_urls, LISTEN_RPC, why,
-	                whylen) != SBX_OK) {
+	if (listen_urls(&r->listeners, r->sock, cfg, cfg->rpc_urls,
+	                LISTEN_RPC, why, whylen) != SBX_OK) {
 		rpc_free(r);
 		return SBX_EINVAL;
 	}
@@ -366,9 +367,16 @@ rpc_start(struct rpc **out, const struct config *cfg, struct loop *lp,
 }
 
 void
+rpc_check_listeners(struct rpc *r, int64_t now_mono_ms)
+{
+	listen_check(&r->listeners, now_mono_ms);
+}
+
+void
 rpc_close(struct rpc *r)
 {
 	if (r != NULL) {
+		listen_fini(&r->listeners);
 		/* Aborts every pending receive and send. */
 		nng_close(r->sock);
 	}
@@ -380,6 +388,7 @@ rpc_free(struct rpc *r)
 	if (r == NULL) {
 		return;
 	}
+	listen_fini(&r->listeners);
 	nng_close(r->sock);
 	/* Wait for each callback to finish before freeing anything. */
 	for (unsigned i = 0; i < r->n; i++) {

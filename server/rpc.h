@@ -39,6 +39,9 @@ SBX_NODISCARD sbx_err rpc_start(struct rpc **out, const struct config *cfg,
                                 const struct rpc_hooks *hooks, char *why,
                                 size_t whylen);
 
+/* Keep the listeners accepting (see listen.h). Loop tick. */
+void rpc_check_listeners(struct rpc *r, int64_t now_mono_ms);
+
 /* Close the socket: no new calls; replies of calls still running fail.
  * Posted calls still run when the loop drains. */
 void rpc_close(struct rpc *r);
