@@ -49,5 +49,8 @@ void api_file_remove(Sbx__V1__Sandboxes_Service *svc, const Sbx__V1__FileRemoveR
                      Sbx__V1__Empty_Closure done, void *call);
 void api_events_fetch(Sbx__V1__Sandboxes_Service *svc, const Sbx__V1__EventsFetchRequest *req,
                       Sbx__V1__EventsFetchReply_Closure done, void *call);
+void api_stream_hold(Sbx__V1__Sandboxes_Service *svc,
+                     const Sbx__V1__StreamHoldRequest *req,
+                     Sbx__V1__Empty_Closure done, void *call);
 
 #endif

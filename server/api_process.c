@@ -21,6 +21,10 @@
 #define ARGS_BYTES_MAX (1u << 20)
 #define TAG_MAX 128
 #define ENV_MAX 256
+/* A start with a follower holds its output this long before the follower's
+ * first refresh (libsbx refreshes every few seconds). */
+#define HOLD_START_TTL_MS 10000
+#define HOLD_TTL_MAX_MS 60000
 
 /* A process call waiting for sbx-init. */
 struct pcall {
@@ -141,7 +145,12 @@ on_started(void *arg, sbx_err st, const char *message,
 	}
 	pc->info.pid = up->spawn->pid;
 	pc->info.running = true;
+	/* The spawn reply comes before any event of the process, so the
+	 * hold is in place before there is anything to drop. */
 	if (sandbox_proc_add(sb, &pc->info, &p) != SBX_OK ||
+	    (pc->start->hold[0] != '\0' &&
+	     sandbox_proc_hold(sb, p, pc->start->hold, 0,
+	                       HOLD_START_TTL_MS) != SBX_OK) ||
 	    sandbox_proc_info(p, &pi, &store) != SBX_OK) {
 		rpc_fail(pc->call, SBX_ENOMEM, "out of memory");
 		goto out;
@@ -287,6 +296,10 @@ start_check(struct sandbox *sb, const Sbx__V1__ProcessStartRequest *req,
 		snprintf(why, whylen, "tag longer than %d", TAG_MAX);
 		return SBX_EINVAL;
 	}
+	if (req->hold[0] != '\0' && !sbx_wire_stream_valid(req->hold)) {
+		snprintf(why, whylen, "bad hold id");
+		return SBX_EINVAL;
+	}
 	if (req->pty != NULL &&
 	    (req->pty->cols == 0 || req->pty->rows == 0 ||
 	     req->pty->cols > 1000 || req->pty->rows > 1000)) {
@@ -360,6 +373,7 @@ api_process_start(Sbx__V1__Sandboxes_Service *svc,
 	down.spawn = &sp;
 	/* What the reply will describe; strings borrow from PC and REQ. */
 	sbx__v1__process_info__init(&pc->info);
+	pc->start = req;
 	pc->info.stream = pc->stream;
 	pc->info.tag = req->tag;
 	pc->info.argv = pc->argv;
@@ -601,4 +615,40 @@ api_events_fetch(Sbx__V1__Sandboxes_Service *svc,
 	}
 	done(&rep, call);
 	backlog_fetch_fini(&rep);
+}
+
+void
+api_stream_hold(Sbx__V1__Sandboxes_Service *svc,
+                const Sbx__V1__StreamHoldRequest *req,
+                Sbx__V1__Empty_Closure done, void *call)
+{
+	Sbx__V1__Empty empty = SBX__V1__EMPTY__INIT;
+	struct sandbox *sb;
+	struct proc *p;
+	char why[256];
+	sbx_err rv;
+
+	if (!sbx_wire_stream_valid(req->holder) ||
+	    req->ttl_ms > HOLD_TTL_MAX_MS) {
+		rpc_fail(call, SBX_EINVAL, "hold needs a holder id and ttl_ms "
+		         "of at most %d", HOLD_TTL_MAX_MS);
+		return;
+	}
+	if ((rv = sandbox_lookup_running(server_of(svc), req->sandbox_id, &sb,
+	                                 why, sizeof(why))) != SBX_OK) {
+		rpc_fail(call, rv, "%s", why);
+		return;
+	}
+	if ((p = sandbox_proc_find(sb, req->stream)) == NULL) {
+		rpc_fail(call, SBX_ENOTFOUND, "no stream %.64s in sandbox %s",
+		         req->stream, sb->id);
+		return;
+	}
+	if ((rv = sandbox_proc_hold(sb, p, req->holder, req->seq,
+	                            req->ttl_ms)) != SBX_OK) {
+		rpc_fail(call, rv, "stream %s already has %d followers holding "
+		         "it", p->stream, PROC_HOLDS);
+		return;
+	}
+	done(&empty, call);
 }

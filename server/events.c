@@ -101,6 +101,7 @@ backlog_init(struct backlog *b, size_t max_bytes)
 	memset(b, 0, sizeof(*b));
 	b->max_bytes = max_bytes;
 	b->next_seq = 1;
+	b->pinned_after = UINT64_MAX;
 }
 
 static struct bl_event *
@@ -231,11 +232,20 @@ backlog_append(struct backlog *b, const Sbx__V1__Event *ev)
 	if (ev->body_case == SBX__V1__EVENT__BODY_EXIT) {
 		b->ended = true;
 	}
-	/* Keep at least the newest event, whatever its size. */
-	while (b->bytes > b->max_bytes && b->count > 1) {
+	backlog_trim(b);
+	return true;
+}
+
+void
+backlog_trim(struct backlog *b)
+{
+	/* Keep at least the newest event, whatever its size, and every
+	 * pinned one: a held stream's size is bounded by sbx-init's window,
+	 * which sbxd stops acknowledging. */
+	while (b->bytes > b->max_bytes && b->count > 1 &&
+	       backlog_at(b, 0)->seq <= b->pinned_after) {
 		backlog_drop_oldest(b);
 	}
-	return true;
 }
 
 uint64_t

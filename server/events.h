@@ -41,6 +41,9 @@ struct backlog {
 	size_t max_bytes;
 	uint64_t next_seq; /* seq the next appended event must have */
 	bool ended;        /* the final event was appended */
+	/* Events after this seq are never dropped (a follower holds them;
+	 * see StreamHold). UINT64_MAX: none are pinned. */
+	uint64_t pinned_after;
 };
 
 /* Listen on URL (ipc://, tcp://, tls+tcp://). */
@@ -70,6 +73,9 @@ void backlog_fini(struct backlog *b);
  * ends the stream.
  */
 bool backlog_append(struct backlog *b, const Sbx__V1__Event *ev);
+
+/* Drop the oldest events beyond max_bytes that are not pinned. */
+void backlog_trim(struct backlog *b);
 
 /* The seq of the oldest retained event (next_seq if empty). */
 uint64_t backlog_first_seq(const struct backlog *b);

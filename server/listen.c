@@ -18,10 +18,12 @@
 #include "log.h"
 #include "util.h"
 
-/* A probe every few seconds; a handshake must complete within a second
- * even on a loaded host. */
-#define LISTEN_PROBE_EVERY_MS 3000
-#define LISTEN_PROBE_WAIT_MS 1500
+/* A probe every few seconds. Restarting a listener also closes the pipes
+ * it accepted, so a slow host must not look like a dead listener: a probe
+ * gets seconds to be taken in, and only several failures in a row count. */
+#define LISTEN_PROBE_EVERY_MS 2000
+#define LISTEN_PROBE_WAIT_MS 3000
+#define LISTEN_PROBE_FAILS 3
 
 static sbx_err
 listen_tls(nng_listener l, const struct config *cfg, enum listen_kind kind,
@@ -258,12 +260,16 @@ listen_check(struct listeners *ls, int64_t now)
 		            l->added_at_probe) {
 			nng_close(l->probe);
 			l->probing = false;
+			l->probe_fails = 0;
 			l->probe_due_ms = now + LISTEN_PROBE_EVERY_MS;
 		} else if (l->probing && now >= l->probe_deadline_ms) {
 			nng_close(l->probe);
 			l->probing = false;
-			listen_restart(ls, l);
-			l->probe_due_ms = now + LISTEN_PROBE_EVERY_MS;
+			if (++l->probe_fails >= LISTEN_PROBE_FAILS) {
+				l->probe_fails = 0;
+				listen_restart(ls, l);
+			}
+			l->probe_due_ms = now;
 		} else if (!l->probing && now >= l->probe_due_ms) {
 			l->added_at_probe =
 			        __atomic_load_n(&l->added, __ATOMIC_ACQUIRE);

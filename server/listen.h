@@ -10,7 +10,7 @@
  * socket never takes them in. Three bytes from any local process, or any
  * remote one on tcp, would take sbxd off the air. So every listener is
  * probed: a client of the peer protocol dials it every few seconds, and if
- * the socket has not taken in a pipe from that listener within a deadline,
+ * the socket takes in no pipe from that listener for three probes in a row,
  * the listener is closed and listened again.
  *
  * Loop thread only (start-up, then the tick).
@@ -43,6 +43,7 @@ struct listener {
 	int64_t probe_due_ms; /* monotonic: when to start the next probe */
 	int64_t probe_deadline_ms;
 	uint32_t restarts;
+	unsigned probe_fails; /* failed probes in a row */
 };
 
 struct listeners {

@@ -49,6 +49,14 @@ struct kvlist {
 	size_t n;
 };
 
+/* A follower that must see every event of a stream (StreamHold). */
+#define PROC_HOLDS 4
+struct hold {
+	char holder[SBX_WIRE_STREAM_MAX + 1];
+	uint64_t seq;     /* read up to here */
+	int64_t until_ms; /* monotonic; the hold lapses after */
+};
+
 /* One process of a jail, as sbxd mirrors it. */
 struct proc {
 	struct proc *next; /* in start order */
@@ -67,6 +75,9 @@ struct proc {
 	char *exit_status;
 	int64_t ended_ms; /* monotonic, for garbage collection */
 	struct backlog bl;
+	uint64_t acked; /* events up to here are acked to sbx-init */
+	struct hold holds[PROC_HOLDS];
+	unsigned n_holds;
 };
 
 /* A call waiting for a sandbox to reach a state. */
@@ -200,6 +211,15 @@ SBX_NODISCARD sbx_err sandbox_proc_info(const struct proc *p,
                                         Sbx__V1__ProcessInfo *pi,
                                         struct proc_store *store);
 void sandbox_proc_info_fini(struct proc_store *store);
+
+/*
+ * Hold P's events for HOLDER up to SEQ for TTL_MS (0 releases), then send
+ * sbx-init the acks the holds allow. SBX_ELIMIT when PROC_HOLDS followers
+ * already hold it.
+ */
+SBX_NODISCARD sbx_err sandbox_proc_hold(struct sandbox *sb, struct proc *p,
+                                        const char *holder, uint64_t seq,
+                                        uint32_t ttl_ms);
 
 /* Loop hooks. */
 void sandbox_tick(struct server *srv);

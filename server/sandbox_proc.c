@@ -5,6 +5,7 @@
  * processes stay a while so that late subscribers can still fetch their
  * output, then are collected.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,8 @@
 
 #define PROC_KEEP_ENDED_MS (5 * 60 * 1000)
 #define PROC_KEEP_ENDED_MAX 256
+
+static void proc_flow(struct sandbox *sb, struct proc *p);
 
 struct proc *
 sandbox_proc_find(struct sandbox *sb, const char *stream)
@@ -214,6 +217,10 @@ sandbox_proc_gc(struct sandbox *sb, int64_t now_mono_ms)
 	}
 	for (p = sb->proc_head; p != NULL; p = next) {
 		next = p->next;
+		if (p->n_holds > 0) {
+			/* A lapsed hold frees the process's output. */
+			proc_flow(sb, p);
+		}
 		if (p->running) {
 			continue;
 		}
@@ -315,9 +322,38 @@ acks_flush(struct sandbox *sb, struct acks *a)
 	a->n = 0;
 }
 
+/*
+ * How far sbx-init may drop P's events: all it sent, unless followers hold
+ * the stream; then only what the slowest of them has read, so that sbx-init
+ * stops reading the process once its window of unacked output is full.
+ * Expired holds are dropped here, and the backlog's pin follows the holds.
+ */
+static uint64_t
+proc_ack_target(struct proc *p, int64_t now)
+{
+	uint64_t target = p->bl.next_seq - 1, pin = UINT64_MAX;
+
+	for (unsigned i = 0; i < p->n_holds;) {
+		if (p->holds[i].until_ms <= now) {
+			p->holds[i] = p->holds[--p->n_holds];
+			continue;
+		}
+		if (p->holds[i].seq < pin) {
+			pin = p->holds[i].seq;
+		}
+		i++;
+	}
+	if (pin != p->bl.pinned_after) {
+		p->bl.pinned_after = pin;
+		backlog_trim(&p->bl);
+	}
+	return target < pin ? target : pin;
+}
+
 static void
 acks_note(struct sandbox *sb, struct acks *a, struct proc *p)
 {
+	uint64_t target = proc_ack_target(p, sbx_mono_ms());
 	size_t k;
 
 	for (k = 0; k < a->n && strcmp(a->v[k].stream, p->stream) != 0; k++) {
@@ -332,7 +368,56 @@ acks_note(struct sandbox *sb, struct acks *a, struct proc *p)
 		a->p[k] = &a->v[k];
 		a->n++;
 	}
-	a->v[k].seq = p->bl.next_seq - 1;
+	a->v[k].seq = target;
+	p->acked = target;
+}
+
+/* Send sbx-init what P's holds allow now, if more than before. */
+static void
+proc_flow(struct sandbox *sb, struct proc *p)
+{
+	struct acks acks;
+
+	acks.n = 0;
+	if (proc_ack_target(p, sbx_mono_ms()) > p->acked) {
+		acks_note(sb, &acks, p);
+		acks_flush(sb, &acks);
+	}
+}
+
+sbx_err
+sandbox_proc_hold(struct sandbox *sb, struct proc *p, const char *holder,
+                  uint64_t seq, uint32_t ttl_ms)
+{
+	struct hold *h = NULL;
+
+	for (unsigned i = 0; i < p->n_holds; i++) {
+		if (strcmp(p->holds[i].holder, holder) == 0) {
+			h = &p->holds[i];
+		}
+	}
+	if (ttl_ms == 0) {
+		if (h != NULL) {
+			*h = p->holds[--p->n_holds];
+		}
+	} else {
+		if (h == NULL) {
+			if (p->n_holds == PROC_HOLDS) {
+				return SBX_ELIMIT;
+			}
+			h = &p->holds[p->n_holds++];
+			snprintf(h->holder, sizeof(h->holder), "%s", holder);
+			h->seq = seq;
+		}
+		/* A hold only moves forward: a late, stale refresh must not
+		 * pull back what the follower already read. */
+		if (seq > h->seq) {
+			h->seq = seq;
+		}
+		h->until_ms = sbx_mono_ms() + ttl_ms;
+	}
+	proc_flow(sb, p);
+	return SBX_OK;
 }
 
 void

@@ -139,7 +139,9 @@ SBX_API void sbx_stream_id(char out[24]);
 /*
  * Start REQ's process (REQ->stream is set to a fresh id if empty), stream
  * its output to CBS, and wait up to TIMEOUT_MS (0: forever) for its end.
- * *INFO (may be NULL) receives the start reply (caller frees).
+ * The stream is held for this client (StreamHold): a slow reader slows the
+ * process down instead of losing output, so every byte arrives. *INFO (may
+ * be NULL) receives the start reply (caller frees).
  */
 SBX_API SBX_NODISCARD sbx_err sbx_process_run(
         sbx_client *c, Sbx__V1__ProcessStartRequest *req,

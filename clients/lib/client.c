@@ -168,6 +168,8 @@ sbx_client_open(sbx_client **out, const struct sbx_client_opts *o)
 	c->service.invoke = client_invoke;
 	c->timeout_ms = o->timeout_ms != 0 ? o->timeout_ms : 60000;
 	c->event_queue = o->event_queue != 0 ? o->event_queue : 8192;
+	sbx_stream_id(c->holder);
+	c->holder[0] = 'h';
 	c->next_id = 1;
 	pthread_mutex_init(&c->slots_mtx, NULL);
 	pthread_mutex_init(&c->mtx, NULL);

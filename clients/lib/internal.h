@@ -29,6 +29,7 @@ struct sbx_client {
 	char *tls_server_name;
 	uint32_t timeout_ms;
 	uint32_t event_queue;
+	char holder[24]; /* this client's follower id for StreamHold */
 	uint64_t next_id; /* atomic */
 
 	pthread_mutex_t slots_mtx;

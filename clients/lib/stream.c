@@ -20,6 +20,11 @@
 
 #define POLL_MIN_MS 20
 #define POLL_MAX_MS 1000
+/* A held stream tells sbxd what it has read at most this often, and at
+ * least this often while nothing moves (the hold lasts HOLD_TTL_MS). */
+#define HOLD_GAP_MS 10
+#define HOLD_REFRESH_MS 2000
+#define HOLD_TTL_MS 10000
 
 struct sbx_stream {
 	struct sbx_stream *next;
@@ -37,6 +42,9 @@ struct sbx_stream {
 	int32_t exit_code;
 	int32_t signal;
 	int64_t due_ms; /* next silence poll, monotonic */
+	bool hold;      /* this client holds the stream (flow control) */
+	uint64_t hold_sent;
+	int64_t hold_ms;
 	uint64_t fetched; /* events repaired from the backlog */
 	uint32_t poll_ms;
 };
@@ -186,6 +194,40 @@ stream_on_event(struct sbx_stream *s, const Sbx__V1__Event *ev)
 	s->due_ms = sbx_mono_ms() + s->poll_ms;
 }
 
+/* Tell sbxd what a held stream has delivered, so it lets the process go on
+ * (see StreamHold). Errors are left to the next refresh or the poll. */
+static void
+stream_hold_send(struct sbx_stream *s, uint64_t seq, uint32_t ttl_ms)
+{
+	Sbx__V1__StreamHoldRequest req = SBX__V1__STREAM_HOLD_REQUEST__INIT;
+	ProtobufCMessage *rep;
+
+	req.sandbox_id = s->sandbox;
+	req.stream = s->stream;
+	req.holder = s->c->holder;
+	req.seq = seq;
+	req.ttl_ms = ttl_ms;
+	if (sbx_call(s->c, "StreamHold", &req.base, &rep) == SBX_OK) {
+		protobuf_c_message_free_unpacked(rep, NULL);
+	}
+}
+
+/* Returns ms until this held stream wants to report again. */
+static int64_t
+stream_hold_refresh(struct sbx_stream *s, int64_t now)
+{
+	uint64_t seq = s->next_seq - 1;
+
+	if ((seq > s->hold_sent && now - s->hold_ms >= HOLD_GAP_MS) ||
+	    now - s->hold_ms >= HOLD_REFRESH_MS) {
+		stream_hold_send(s, seq, HOLD_TTL_MS);
+		s->hold_sent = seq;
+		s->hold_ms = now = sbx_mono_ms();
+	}
+	return seq > s->hold_sent ? HOLD_GAP_MS
+	                          : s->hold_ms + HOLD_REFRESH_MS - now;
+}
+
 /* Poll streams that have been silent too long; returns ms to the next. */
 static int64_t
 streams_poll(sbx_client *c)
@@ -205,6 +247,13 @@ streams_poll(sbx_client *c)
 		}
 		if (!s->ended && s->due_ms - now < next) {
 			next = s->due_ms - now;
+		}
+		if (!s->ended && s->hold) {
+			int64_t h = stream_hold_refresh(s, now);
+
+			if (h < next) {
+				next = h;
+			}
 		}
 	}
 	return next > 0 ? next : 1;
@@ -314,7 +363,8 @@ sbx_events_stop(sbx_client *c)
 
 static sbx_err
 stream_open(sbx_client *c, const char *sandbox, const char *stream,
-            const struct sbx_stream_cbs *cbs, bool armed, sbx_stream **out)
+            const struct sbx_stream_cbs *cbs, bool armed, bool hold,
+            sbx_stream **out)
 {
 	struct sbx_stream *s;
 	sbx_err err;
@@ -336,6 +386,8 @@ stream_open(sbx_client *c, const char *sandbox, const char *stream,
 	}
 	s->next_seq = 1;
 	s->armed = armed;
+	s->hold = hold;
+	s->hold_ms = sbx_mono_ms();
 	s->poll_ms = POLL_MIN_MS;
 	s->due_ms = sbx_mono_ms() + POLL_MIN_MS;
 	pthread_mutex_lock(&c->mtx);
@@ -362,7 +414,7 @@ SBX_API sbx_err
 sbx_stream_open(sbx_client *c, const char *sandbox, const char *stream,
                 const struct sbx_stream_cbs *cbs, sbx_stream **out)
 {
-	return stream_open(c, sandbox, stream, cbs, true, out);
+	return stream_open(c, sandbox, stream, cbs, true, false, out);
 }
 
 SBX_API sbx_err
@@ -422,11 +474,20 @@ sbx_stream_close(sbx_stream *s)
 {
 	sbx_client *c;
 	struct sbx_stream **pp;
+	bool release;
 
 	if (s == NULL) {
 		return;
 	}
 	c = s->c;
+	pthread_mutex_lock(&c->mtx);
+	release = s->hold && !s->ended;
+	pthread_mutex_unlock(&c->mtx);
+	/* A follower leaving early lets its process run on at once, rather
+	 * than when the hold lapses. */
+	if (release) {
+		stream_hold_send(s, 0, 0);
+	}
 	pthread_mutex_lock(&c->mtx);
 	for (pp = &c->streams; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == s) {
@@ -473,17 +534,26 @@ sbx_process_run(sbx_client *c, Sbx__V1__ProcessStartRequest *req,
 	sbx_stream *s;
 	sbx_err err;
 
+	char *given_hold = req->hold;
+
 	if (req->stream == NULL || req->stream[0] == '\0') {
 		sbx_stream_id(id);
 		req->stream = id;
 	}
-	err = stream_open(c, req->sandbox_id, req->stream, cbs, false, &s);
+	/* Every byte: the stream is held for this client from its first
+	 * event, so a slow reader slows the process instead of losing
+	 * output. */
+	req->hold = c->holder;
+	err = stream_open(c, req->sandbox_id, req->stream, cbs, false, true,
+	                  &s);
 	if (err != SBX_OK) {
 		req->stream = given;
+		req->hold = given_hold;
 		return err;
 	}
 	err = sbx_call(c, "ProcessStart", &req->base, (ProtobufCMessage **) &pi);
 	req->stream = given;
+	req->hold = given_hold;
 	if (err != SBX_OK) {
 		sbx_stream_close(s);
 		return err;

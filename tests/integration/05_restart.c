@@ -270,6 +270,26 @@ init_pid_of(const char *id)
 	return pid;
 }
 
+/* True once PID has exited (gone, or a zombie not yet reaped). */
+static bool
+pid_dead(int pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	bool dead = true;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return true;
+	}
+	if (fgets(buf, sizeof(buf), f) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL) {
+		dead = p[2] == 'Z' || p[2] == 'X';
+	}
+	fclose(f);
+	return dead;
+}
+
 static void
 test_jail_died_while_down(void **state)
 {
@@ -285,6 +305,13 @@ test_jail_died_while_down(void **state)
 	CHECK(pid > 1);
 	sbxd_crash(&fx);
 	CHECK_INT(kill(pid, SIGKILL), 0);
+	/* SIGKILL lands asynchronously: wait until the jail is really gone
+	 * (reaped, or a zombie), so the restart sees it dead. */
+	until = mono_ms() + 10000;
+	while (!pid_dead(pid) && mono_ms() < until) {
+		usleep(5000);
+	}
+	CHECK(pid_dead(pid));
 	CHECK_INT(sbxd_restart(&fx), 0);
 	CHECK_INT(wait_gone(id, why, sizeof(why)), SBX_ENOTFOUND);
 	CHECK(strstr(why, "while sbxd was down") != NULL);

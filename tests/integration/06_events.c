@@ -265,6 +265,166 @@ test_fetch_pages(void **state)
 	CHECK_INT(sbxd_stop(&f, false), 0);
 }
 
+struct count {
+	uint64_t bytes;
+	bool bad;
+	unsigned calls;
+};
+
+/* A slow reader: every 16th chunk it sleeps, and it checks every byte. */
+static void
+count_data(void *arg, Sbx__V1__Event__BodyCase kind, const uint8_t *data,
+           size_t len)
+{
+	struct count *c = arg;
+
+	(void) kind;
+	for (size_t i = 0; i < len; i++) {
+		c->bad |= data[i] != 'x';
+	}
+	c->bytes += len;
+	if (++c->calls % 16 == 0) {
+		usleep(2000);
+	}
+}
+
+static void
+test_held_follower_loses_nothing(void **state)
+{
+	static const char *const extra[] = {"--event_backlog_bytes=16384",
+	                                    NULL};
+	Sbx__V1__ProcessStartRequest req = SBX__V1__PROCESS_START_REQUEST__INIT;
+	struct sbx_client_opts o = {0};
+	struct count cnt = {0};
+	struct sbx_stream_cbs cbs = {.arg = &cnt, .on_data = count_data};
+	struct sbxd_fixture f;
+	int32_t code = -1;
+	sbx_client *c;
+	char *id;
+	int rc = sbxd_start(&f, "held", extra);
+
+	(void) state;
+	if (rc == SBX_TEST_SKIP) {
+		skip();
+	}
+	CHECK_INT(rc, 0);
+	CHECK((id = sbxd_create(&f, NULL)) != NULL);
+	/* The same tiny backlog and a 2-message event queue as the overrun
+	 * case, 20 MB of output and a slow reader: held, nothing is lost. */
+	o.url = f.rpc_url;
+	o.events_url = f.events_url;
+	o.event_queue = 2;
+	CHECK_OK(sbx_client_open(&c, &o));
+	req.sandbox_id = id;
+	req.command = "head -c 20000000 /dev/zero | tr '\\0' x";
+	CHECK_OK(sbx_process_run(c, &req, &cbs, 300000, NULL, &code, NULL));
+	CHECK_INT(code, 0);
+	CHECK_INT(cnt.bytes, 20000000);
+	CHECK(!cnt.bad);
+	sbx_client_close(c);
+	free(id);
+	CHECK_INT(sbxd_stop(&f, false), 0);
+}
+
+static bool
+still_running(struct sbxd_fixture *f, const char *id, const char *stream)
+{
+	Sbx__V1__ProcessListRequest req = SBX__V1__PROCESS_LIST_REQUEST__INIT;
+	Sbx__V1__ProcessListReply *rep;
+	bool running = false;
+
+	req.sandbox_id = (char *) id;
+	CHECK_OK(sbx_call(f->c, "ProcessList", &req.base,
+	                  (ProtobufCMessage **) &rep));
+	for (size_t i = 0; i < rep->n_processes; i++) {
+		if (strcmp(rep->processes[i]->stream, stream) == 0) {
+			running = rep->processes[i]->running;
+		}
+	}
+	sbx__v1__process_list_reply__free_unpacked(rep, NULL);
+	return running;
+}
+
+static void
+hold(struct sbxd_fixture *f, const char *id, const char *stream,
+     const char *holder, uint32_t ttl_ms, sbx_err want)
+{
+	Sbx__V1__StreamHoldRequest req = SBX__V1__STREAM_HOLD_REQUEST__INIT;
+	ProtobufCMessage *rep;
+	sbx_err err;
+
+	req.sandbox_id = (char *) id;
+	req.stream = (char *) stream;
+	req.holder = (char *) holder;
+	req.ttl_ms = ttl_ms;
+	err = sbx_call(f->c, "StreamHold", &req.base, &rep);
+	CHECK_INT(err, want);
+	if (err == SBX_OK) {
+		protobuf_c_message_free_unpacked(rep, NULL);
+	}
+}
+
+/* Wait (bounded) for the process of STREAM to end. */
+static bool
+ends_within(struct sbxd_fixture *f, const char *id, const char *stream,
+            long long ms)
+{
+	long long until = mono_ms() + ms;
+
+	while (still_running(f, id, stream)) {
+		if (mono_ms() > until) {
+			return false;
+		}
+		usleep(20000);
+	}
+	return true;
+}
+
+static void
+test_hold_blocks_release_and_lapse(void **state)
+{
+	Sbx__V1__ProcessStartRequest req = SBX__V1__PROCESS_START_REQUEST__INIT;
+	struct sbxd_fixture f;
+	ProtobufCMessage *rep;
+	char *id;
+	int rc = sbxd_start(&f, "hold", NULL);
+
+	(void) state;
+	if (rc == SBX_TEST_SKIP) {
+		skip();
+	}
+	CHECK_INT(rc, 0);
+	CHECK((id = sbxd_create(&f, NULL)) != NULL);
+	/* Held by a follower that reads nothing: 8 MB of output cannot pass
+	 * sbx-init's 1 MiB window, so the process stays blocked. */
+	req.sandbox_id = id;
+	req.stream = "held";
+	req.hold = "nobody-reads";
+	req.command = "head -c 8000000 /dev/zero";
+	CHECK_OK(sbx_call(f.c, "ProcessStart", &req.base, &rep));
+	protobuf_c_message_free_unpacked(rep, NULL);
+	usleep(1000000);
+	CHECK(still_running(&f, id, "held"));
+	/* Released, it runs to its end. */
+	hold(&f, id, "held", "nobody-reads", 0, SBX_OK);
+	CHECK(ends_within(&f, id, "held", 20000));
+
+	/* A hold that is not refreshed lapses by itself. */
+	req.stream = "lapse";
+	req.hold = "gone";
+	CHECK_OK(sbx_call(f.c, "ProcessStart", &req.base, &rep));
+	protobuf_c_message_free_unpacked(rep, NULL);
+	hold(&f, id, "lapse", "gone", 300, SBX_OK);
+	CHECK(ends_within(&f, id, "lapse", 20000));
+
+	/* Bad holds. */
+	hold(&f, id, "lapse", "bad holder!", 100, SBX_EINVAL);
+	hold(&f, id, "lapse", "ok", 600001, SBX_EINVAL);
+	hold(&f, id, "nope", "ok", 100, SBX_ENOTFOUND);
+	free(id);
+	CHECK_INT(sbxd_stop(&f, false), 0);
+}
+
 int
 main(void)
 {
@@ -272,6 +432,8 @@ main(void)
 		cmocka_unit_test(test_slow_subscriber_repaired),
 		cmocka_unit_test(test_overrun_is_data_loss),
 		cmocka_unit_test(test_fetch_pages),
+		cmocka_unit_test(test_held_follower_loses_nothing),
+		cmocka_unit_test(test_hold_blocks_release_and_lapse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
