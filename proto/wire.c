@@ -143,6 +143,71 @@ sbx_wire_call_decode(const uint8_t *p, size_t len, Sbx__V1__Call **out,
 	return SBX_EINVAL;
 }
 
+/* Read a varint at *P (below END); false if truncated or over 10 bytes. */
+static bool
+read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	for (unsigned shift = 0; shift < 70 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+
+		v |= (uint64_t) (b & 0x7f) << shift;
+		if ((b & 0x80) == 0) {
+			*out = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+uint64_t
+sbx_wire_call_peek_id(const uint8_t *p, size_t len)
+{
+	const uint8_t *end = p + len;
+	uint64_t tag, v, id = 0;
+
+	/* Walk the top-level fields, skipping their bodies; the last id
+	 * wins, as protobuf's merge rule has it. */
+	while (p < end) {
+		if (!read_varint(&p, end, &tag)) {
+			return 0;
+		}
+		switch (tag & 7) {
+		case 0: /* varint */
+			if (!read_varint(&p, end, &v)) {
+				return 0;
+			}
+			if (tag >> 3 == 3) {
+				id = v;
+			}
+			break;
+		case 1: /* 64-bit */
+			if ((size_t) (end - p) < 8) {
+				return 0;
+			}
+			p += 8;
+			break;
+		case 2: /* length-delimited */
+			if (!read_varint(&p, end, &v) ||
+			    v > (uint64_t) (end - p)) {
+				return 0;
+			}
+			p += v;
+			break;
+		case 5: /* 32-bit */
+			if ((size_t) (end - p) < 4) {
+				return 0;
+			}
+			p += 4;
+			break;
+		default: /* groups or invalid: not a Call */
+			return 0;
+		}
+	}
+	return id;
+}
+
 sbx_err
 sbx_wire_result_decode(const uint8_t *p, size_t len, Sbx__V1__Result **out)
 {

@@ -31,6 +31,14 @@ SBX_NODISCARD sbx_err sbx_wire_call_decode(const uint8_t *p, size_t len,
                                            Sbx__V1__Call **out,
                                            const char **why);
 
+/*
+ * The id (field 3) of the Call envelope of LEN bytes at P, read without
+ * unpacking anything else, so that a call refused before or while decoding
+ * (over the size cap, wrong version, bad method name) is still answered
+ * with its own id. 0 when P is not well-formed protobuf or has no id.
+ */
+uint64_t sbx_wire_call_peek_id(const uint8_t *p, size_t len);
+
 /* Decode a Result envelope; SBX_EINVAL if malformed. */
 SBX_NODISCARD sbx_err sbx_wire_result_decode(const uint8_t *p, size_t len,
                                              Sbx__V1__Result **out);

@@ -30,6 +30,7 @@ struct rpc_call {
 	enum call_state state;
 	struct loop_cmd cmd;
 	Sbx__V1__Call *env;
+	uint64_t id; /* the Call's id, echoed even when it is refused */
 	ProtobufCMessage *req;
 	unsigned method;
 	uint64_t recv_ns;
@@ -69,7 +70,7 @@ static void
 call_send(struct rpc_call *c, sbx_err st, const char *message,
           const ProtobufCMessage *payload)
 {
-	uint64_t id = c->env != NULL ? c->env->id : 0;
+	uint64_t id = c->id;
 	size_t hint = 64 + (message != NULL ? strlen(message) : 0) +
 	              (payload != NULL && st == SBX_OK
 	                       ? protobuf_c_message_get_packed_size(payload)
@@ -192,6 +193,10 @@ call_decode(struct rpc_call *c, nng_msg *msg, char *message, size_t mlen)
 	size_t len = nng_msg_len(msg);
 	const char *why = NULL;
 
+	/* Read before any check, so that every refusal below still names
+	 * its call: libsbx takes a Result with another id for a reply to
+	 * another call, and would report INTERNAL instead of the reason. */
+	c->id = sbx_wire_call_peek_id(nng_msg_body(msg), len);
 	if (len > r->max_msg) {
 		snprintf(message, mlen, "message of %zu bytes exceeds the cap "
 		         "of %zu", len, r->max_msg);
