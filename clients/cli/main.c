@@ -965,9 +965,20 @@ cp_up(sbx_client *c, const char *local, const char *id, const char *path)
 static int
 cp_down(sbx_client *c, const char *id, const char *path, const char *local)
 {
+	Sbx__V1__FileStatRequest st = SBX__V1__FILE_STAT_REQUEST__INIT;
+	ProtobufCMessage *rep;
 	sbx_err err;
 	int fd;
 
+	/* Ask first: opening LOCAL truncates it, and a copy from a missing
+	 * file must not leave an empty (or emptied) one behind, as cp(1)
+	 * does not. */
+	st.sandbox_id = (char *) id;
+	st.path = (char *) path;
+	if ((err = sbx_call(c, "FileStat", &st.base, &rep)) != SBX_OK) {
+		return die("cp", err);
+	}
+	protobuf_c_message_free_unpacked(rep, NULL);
 	fd = strcmp(local, "-") == 0
 	             ? 1
 	             : open(local, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
@@ -1003,6 +1014,22 @@ cmd_cp(sbx_client *c, int argc, char **argv)
 }
 
 /* ---- main ---- */
+
+static bool
+command_known(const char *cmd)
+{
+	static const char *const commands[] = {
+		"health", "create", "ls",  "get", "kill", "timeout",
+		"ps",     "files",  "exec", "run", "cp",
+	};
+
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(cmd, commands[i]) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
 
 int
 main(int argc, char **argv)
@@ -1071,6 +1098,12 @@ main(int argc, char **argv)
 	}
 	/* GNU getopt re-reads the optstring (and its '+') only from 0. */
 	optind = 0;
+	/* A mistyped command is a usage error whether or not sbxd is up:
+	 * say so before connecting, not "connect: UNAVAILABLE". */
+	if (!command_known(cmd)) {
+		fprintf(stderr, "sbx: unknown command '%s'\n", cmd);
+		return usage();
+	}
 	if ((err = sbx_client_open(&c, &g.opts)) != SBX_OK) {
 		return die("connect", err);
 	}
