@@ -293,24 +293,49 @@ static sbx_err
 slot_exchange(struct slot *s, nng_msg *req, uint32_t timeout_ms,
               nng_msg **rep, const char *method)
 {
+	uint64_t start_ns = sbx_mono_ns();
+	bool sent = false;
 	int rv;
 
+	if (s->aio == NULL && nng_aio_alloc(&s->aio, NULL, NULL) != 0) {
+		nng_msg_free(req);
+		return sbx_fail(SBX_ENOMEM, "out of memory");
+	}
 	nng_aio_set_timeout(s->aio, (nng_duration) timeout_ms);
 	nng_aio_set_msg(s->aio, req);
 	nng_ctx_send(s->ctx, s->aio);
 	nng_aio_wait(s->aio);
 	if ((rv = nng_aio_result(s->aio)) != 0) {
 		nng_msg_free(req);
-		return sbx_fail(nng_to_err(rv), "%s: sbxd unreachable: %s",
-		                method, nng_strerror(rv));
+	} else {
+		sent = true;
+		nng_ctx_recv(s->ctx, s->aio);
+		nng_aio_wait(s->aio);
+		if ((rv = nng_aio_result(s->aio)) == 0) {
+			*rep = nng_aio_get_msg(s->aio);
+		}
 	}
-	nng_ctx_recv(s->ctx, s->aio);
-	nng_aio_wait(s->aio);
-	if ((rv = nng_aio_result(s->aio)) != 0) {
-		return sbx_fail(nng_to_err(rv), "%s: no reply: %s", method,
+	/*
+	 * NNG 1.5's expiry thread takes a timed-out aio off its list, drops
+	 * its lock and only then calls the cancel function. If the operation
+	 * completed in between, that stale cancel lands on the slot's NEXT
+	 * operation (same aio, same context) and fails it at once with
+	 * "Timed out". The race needs an operation still pending at its
+	 * deadline, so only a call that lasted about its timeout is at risk
+	 * (2 ms cover NNG's ms clock): then drop the aio, since
+	 * nng_aio_free() waits for an expiry in flight, and the next call on
+	 * this slot allocates a fresh one.
+	 */
+	if (sbx_mono_ns() - start_ns + 2000000u >=
+	    (uint64_t) timeout_ms * 1000000u) {
+		nng_aio_free(s->aio);
+		s->aio = NULL;
+	}
+	if (rv != 0) {
+		return sbx_fail(nng_to_err(rv), "%s: %s: %s", method,
+		                sent ? "no reply" : "sbxd unreachable",
 		                nng_strerror(rv));
 	}
-	*rep = nng_aio_get_msg(s->aio);
 	return SBX_OK;
 }
 
