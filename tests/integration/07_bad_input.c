@@ -431,15 +431,28 @@ test_over_cap(void **state)
 	check_alive();
 }
 
-static int drops;
+static int drops, adds;
 
 static void
-count_drop(nng_pipe p, nng_pipe_ev ev, void *arg)
+count_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	(void) p;
-	(void) ev;
 	(void) arg;
-	__atomic_add_fetch(&drops, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(ev == NNG_PIPE_EV_ADD_POST ? &adds : &drops, 1,
+	                   __ATOMIC_SEQ_CST);
+}
+
+/* Wait up to 10 s for *COUNTER to reach N. */
+static bool
+wait_count(int *counter, int n)
+{
+	long long until = mono_ms() + 10000;
+
+	while (__atomic_load_n(counter, __ATOMIC_SEQ_CST) < n &&
+	       mono_ms() < until) {
+		usleep(10000);
+	}
+	return __atomic_load_n(counter, __ATOMIC_SEQ_CST) >= n;
 }
 
 static void
@@ -451,7 +464,6 @@ test_far_over_cap(void **state)
 	ProtobufCMessage *rep = NULL;
 	size_t plen, len;
 	uint8_t *data = calloc(1, 3 * MAX_MSG), *payload, *buf;
-	long long until;
 	sbx_client *c2;
 	nng_socket s;
 	nng_msg *m;
@@ -469,19 +481,22 @@ test_far_over_cap(void **state)
 	 * body; we see the pipe go away, and no reply. */
 	s = raw_open(fx.rpc_url);
 	__atomic_store_n(&drops, 0, __ATOMIC_SEQ_CST);
-	CHECK_INT(nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, count_drop, NULL),
+	__atomic_store_n(&adds, 0, __ATOMIC_SEQ_CST);
+	CHECK_INT(nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, count_pipe, NULL),
 	          0);
-	CHECK_INT(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 3000), 0);
+	CHECK_INT(nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, count_pipe, NULL),
+	          0);
+	CHECK_INT(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 1000), 0);
 	CHECK_INT(nng_msg_alloc(&m, len), 0);
 	memcpy(nng_msg_body(m), buf, len);
 	CHECK_INT(nng_sendmsg(s, m, 0), 0);
-	until = mono_ms() + 10000;
-	while (__atomic_load_n(&drops, __ATOMIC_SEQ_CST) == 0 &&
-	       mono_ms() < until) {
-		usleep(10000);
-	}
-	CHECK(__atomic_load_n(&drops, __ATOMIC_SEQ_CST) >= 1);
+	CHECK(wait_count(&drops, 1));
 	CHECK(nng_recvmsg(s, &m, 0) != 0);
+	/* The dialer reconnects at once. Close only once that connection
+	 * is up: a peer leaving in the middle of the SP handshake is
+	 * it_09_hangup's case (an NNG 1.5 bug sbxd works around), not
+	 * this one. */
+	CHECK(wait_count(&adds, 1));
 	nng_close(s);
 	/* libsbx: the call fails (connection reset or timeout) instead of
 	 * hanging, and the client stays usable. */
