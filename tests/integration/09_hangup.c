@@ -4,6 +4,9 @@
  * listener watchdog restores them). Hostile local clients send three bytes
  * of a handshake and close, many times, on the rpc and the events socket;
  * calls and streams work again within a bounded time and nothing is lost.
+ * The watchdog gives a listener three failed probes of 3 s before it
+ * restarts it (so a loaded host is not mistaken for a dead listener): the
+ * bound here is generous for a loaded CI host.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -102,7 +105,7 @@ test_rpc_listener_recovers(void **state)
 	(void) state;
 	CHECK(id != NULL);
 	hang_up_mid_handshake(fx.rpc_url, 200);
-	CHECK(health_within(20000));
+	CHECK(health_within(45000));
 	/* The sandbox made before is still there and runs work. */
 	sbx_client_close(fx.c);
 	fx.c = NULL;
@@ -160,7 +163,7 @@ static void
 test_events_listener_recovers(void **state)
 {
 	char *id = sbxd_create(&fx, NULL);
-	long long until = mono_ms() + 20000;
+	long long until = mono_ms() + 45000;
 	bool ok = false;
 
 	(void) state;
