@@ -9,6 +9,37 @@
 #include "sbx_test.h"
 #include "sbxd_fixture.h"
 
+/* Each test runs its own daemon (settings differ); the teardown stops it
+ * even when a check failed half-way, so no daemon outlives its test. */
+static struct sbxd_fixture f6;
+static bool f6_up;
+
+static int
+fixture_start(const char *name, const char *const *extra)
+{
+	int rc = sbxd_start(&f6, name, extra);
+
+	f6_up = rc == 0;
+	return rc;
+}
+
+static int
+fixture_stop(void)
+{
+	if (!f6_up) {
+		return 0;
+	}
+	f6_up = false;
+	return sbxd_stop(&f6, false);
+}
+
+static int
+teardown(void **state)
+{
+	(void) state;
+	return fixture_stop();
+}
+
 struct slow {
 	sbx_client *c;         /* for polling the process from the callback */
 	const char *sandbox;
@@ -141,20 +172,19 @@ test_slow_subscriber_repaired(void **state)
 {
 	static const char *const extra[] = {"--event_backlog_bytes=4194304",
 	                                    NULL};
-	struct sbxd_fixture f;
 	struct slow s = {0};
 	uint64_t fetched = 0;
 	char *id;
-	int rc = sbxd_start(&f, "events", extra);
+	int rc = fixture_start("events", extra);
 
 	(void) state;
 	if (rc == SBX_TEST_SKIP) {
 		skip();
 	}
 	CHECK_INT(rc, 0);
-	CHECK((id = sbxd_create(&f, NULL)) != NULL);
+	CHECK((id = sbxd_create(&f6, NULL)) != NULL);
 	/* 20000 lines, 240 KB: well inside the 4 MiB backlog. */
-	CHECK_OK(run_slow(&f, id, 20000, &s, &fetched));
+	CHECK_OK(run_slow(&f6, id, 20000, &s, &fetched));
 	CHECK(lines_exact(&s, 20000));
 	/* Proof that events were dropped and repaired, not just received. */
 	print_message("events repaired from the backlog: %llu\n",
@@ -162,7 +192,7 @@ test_slow_subscriber_repaired(void **state)
 	CHECK(fetched > 0);
 	free(s.buf);
 	free(id);
-	CHECK_INT(sbxd_stop(&f, false), 0);
+	CHECK_INT(fixture_stop(), 0);
 }
 
 static void
@@ -170,27 +200,26 @@ test_overrun_is_data_loss(void **state)
 {
 	static const char *const extra[] = {"--event_backlog_bytes=16384",
 	                                    NULL};
-	struct sbxd_fixture f;
 	struct slow s = {0};
 	uint64_t fetched = 0;
 	char *id;
 	sbx_err err;
-	int rc = sbxd_start(&f, "overrun", extra);
+	int rc = fixture_start("overrun", extra);
 
 	(void) state;
 	if (rc == SBX_TEST_SKIP) {
 		skip();
 	}
 	CHECK_INT(rc, 0);
-	CHECK((id = sbxd_create(&f, NULL)) != NULL);
+	CHECK((id = sbxd_create(&f6, NULL)) != NULL);
 	/* 240 KB against a 16 KiB backlog while the client is stalled. */
-	err = run_slow(&f, id, 20000, &s, &fetched);
+	err = run_slow(&f6, id, 20000, &s, &fetched);
 	CHECK_INT(err, SBX_EDATALOSS);
 	CHECK(strstr(sbx_last_error(), "dropped") != NULL);
 	CHECK(s.len < 20000 * 12);
 	free(s.buf);
 	free(id);
-	CHECK_INT(sbxd_stop(&f, false), 0);
+	CHECK_INT(fixture_stop(), 0);
 }
 
 static void
@@ -198,11 +227,10 @@ test_fetch_pages(void **state)
 {
 	Sbx__V1__EventsFetchRequest req = SBX__V1__EVENTS_FETCH_REQUEST__INIT;
 	Sbx__V1__EventsFetchReply *rep;
-	struct sbxd_fixture f;
 	char *id, *out = NULL;
 	uint64_t next = 1;
 	size_t total = 0;
-	int code = -1, pages = 0, rc = sbxd_start(&f, "fetch", NULL);
+	int code = -1, pages = 0, rc = fixture_start("fetch", NULL);
 	Sbx__V1__ProcessStartRequest ps = SBX__V1__PROCESS_START_REQUEST__INIT;
 	ProtobufCMessage *psr;
 	long long until;
@@ -215,12 +243,12 @@ test_fetch_pages(void **state)
 		skip();
 	}
 	CHECK_INT(rc, 0);
-	CHECK((id = sbxd_create(&f, NULL)) != NULL);
+	CHECK((id = sbxd_create(&f6, NULL)) != NULL);
 	ps.sandbox_id = id;
 	ps.stream = "pages";
 	ps.command = "for i in 1 2 3 4 5 6 7 8; do head -c 3000 /dev/zero; "
 	             "sleep 0.05; done";
-	CHECK_OK(sbx_call(f.c, "ProcessStart", &ps.base, &psr));
+	CHECK_OK(sbx_call(f6.c, "ProcessStart", &ps.base, &psr));
 	protobuf_c_message_free_unpacked(psr, NULL);
 	req.sandbox_id = id;
 	req.stream = "pages";
@@ -228,7 +256,7 @@ test_fetch_pages(void **state)
 	until = mono_ms() + 30000;
 	while (!ended && mono_ms() < until) {
 		req.from_seq = next;
-		CHECK_OK(sbx_call(f.c, "EventsFetch", &req.base,
+		CHECK_OK(sbx_call(f6.c, "EventsFetch", &req.base,
 		                  (ProtobufCMessage **) &rep));
 		for (size_t i = 0; i < rep->n_events; i++) {
 			CHECK_INT(rep->events[i]->seq, next);
@@ -252,17 +280,17 @@ test_fetch_pages(void **state)
 	CHECK(pages > 1);
 	/* Past the end: empty and ended. */
 	req.from_seq = next;
-	CHECK_OK(sbx_call(f.c, "EventsFetch", &req.base,
+	CHECK_OK(sbx_call(f6.c, "EventsFetch", &req.base,
 	                  (ProtobufCMessage **) &rep));
 	CHECK_INT(rep->n_events, 0);
 	CHECK(rep->ended);
 	sbx__v1__events_fetch_reply__free_unpacked(rep, NULL);
 	req.stream = "nope";
-	CHECK_ERR(sbx_call(f.c, "EventsFetch", &req.base,
+	CHECK_ERR(sbx_call(f6.c, "EventsFetch", &req.base,
 	                   (ProtobufCMessage **) &rep),
 	          SBX_ENOTFOUND);
 	free(id);
-	CHECK_INT(sbxd_stop(&f, false), 0);
+	CHECK_INT(fixture_stop(), 0);
 }
 
 struct count {
@@ -297,22 +325,21 @@ test_held_follower_loses_nothing(void **state)
 	struct sbx_client_opts o = {0};
 	struct count cnt = {0};
 	struct sbx_stream_cbs cbs = {.arg = &cnt, .on_data = count_data};
-	struct sbxd_fixture f;
 	int32_t code = -1;
 	sbx_client *c;
 	char *id;
-	int rc = sbxd_start(&f, "held", extra);
+	int rc = fixture_start("held", extra);
 
 	(void) state;
 	if (rc == SBX_TEST_SKIP) {
 		skip();
 	}
 	CHECK_INT(rc, 0);
-	CHECK((id = sbxd_create(&f, NULL)) != NULL);
+	CHECK((id = sbxd_create(&f6, NULL)) != NULL);
 	/* The same tiny backlog and a 2-message event queue as the overrun
 	 * case, 20 MB of output and a slow reader: held, nothing is lost. */
-	o.url = f.rpc_url;
-	o.events_url = f.events_url;
+	o.url = f6.rpc_url;
+	o.events_url = f6.events_url;
 	o.event_queue = 2;
 	CHECK_OK(sbx_client_open(&c, &o));
 	req.sandbox_id = id;
@@ -323,7 +350,7 @@ test_held_follower_loses_nothing(void **state)
 	CHECK(!cnt.bad);
 	sbx_client_close(c);
 	free(id);
-	CHECK_INT(sbxd_stop(&f, false), 0);
+	CHECK_INT(fixture_stop(), 0);
 }
 
 static bool
@@ -384,56 +411,55 @@ static void
 test_hold_blocks_release_and_lapse(void **state)
 {
 	Sbx__V1__ProcessStartRequest req = SBX__V1__PROCESS_START_REQUEST__INIT;
-	struct sbxd_fixture f;
 	ProtobufCMessage *rep;
 	char *id;
-	int rc = sbxd_start(&f, "hold", NULL);
+	int rc = fixture_start("hold", NULL);
 
 	(void) state;
 	if (rc == SBX_TEST_SKIP) {
 		skip();
 	}
 	CHECK_INT(rc, 0);
-	CHECK((id = sbxd_create(&f, NULL)) != NULL);
+	CHECK((id = sbxd_create(&f6, NULL)) != NULL);
 	/* Held by a follower that reads nothing: 8 MB of output cannot pass
 	 * sbx-init's 1 MiB window, so the process stays blocked. */
 	req.sandbox_id = id;
 	req.stream = "held";
 	req.hold = "nobody-reads";
 	req.command = "head -c 8000000 /dev/zero";
-	CHECK_OK(sbx_call(f.c, "ProcessStart", &req.base, &rep));
+	CHECK_OK(sbx_call(f6.c, "ProcessStart", &req.base, &rep));
 	protobuf_c_message_free_unpacked(rep, NULL);
 	usleep(1000000);
-	CHECK(still_running(&f, id, "held"));
+	CHECK(still_running(&f6, id, "held"));
 	/* Released, it runs to its end. */
-	hold(&f, id, "held", "nobody-reads", 0, SBX_OK);
-	CHECK(ends_within(&f, id, "held", 20000));
+	hold(&f6, id, "held", "nobody-reads", 0, SBX_OK);
+	CHECK(ends_within(&f6, id, "held", 20000));
 
 	/* A hold that is not refreshed lapses by itself. */
 	req.stream = "lapse";
 	req.hold = "gone";
-	CHECK_OK(sbx_call(f.c, "ProcessStart", &req.base, &rep));
+	CHECK_OK(sbx_call(f6.c, "ProcessStart", &req.base, &rep));
 	protobuf_c_message_free_unpacked(rep, NULL);
-	hold(&f, id, "lapse", "gone", 300, SBX_OK);
-	CHECK(ends_within(&f, id, "lapse", 20000));
+	hold(&f6, id, "lapse", "gone", 300, SBX_OK);
+	CHECK(ends_within(&f6, id, "lapse", 20000));
 
 	/* Bad holds. */
-	hold(&f, id, "lapse", "bad holder!", 100, SBX_EINVAL);
-	hold(&f, id, "lapse", "ok", 600001, SBX_EINVAL);
-	hold(&f, id, "nope", "ok", 100, SBX_ENOTFOUND);
+	hold(&f6, id, "lapse", "bad holder!", 100, SBX_EINVAL);
+	hold(&f6, id, "lapse", "ok", 600001, SBX_EINVAL);
+	hold(&f6, id, "nope", "ok", 100, SBX_ENOTFOUND);
 	free(id);
-	CHECK_INT(sbxd_stop(&f, false), 0);
+	CHECK_INT(fixture_stop(), 0);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_slow_subscriber_repaired),
-		cmocka_unit_test(test_overrun_is_data_loss),
-		cmocka_unit_test(test_fetch_pages),
-		cmocka_unit_test(test_held_follower_loses_nothing),
-		cmocka_unit_test(test_hold_blocks_release_and_lapse),
+		cmocka_unit_test_teardown(test_slow_subscriber_repaired, teardown),
+		cmocka_unit_test_teardown(test_overrun_is_data_loss, teardown),
+		cmocka_unit_test_teardown(test_fetch_pages, teardown),
+		cmocka_unit_test_teardown(test_held_follower_loses_nothing, teardown),
+		cmocka_unit_test_teardown(test_hold_blocks_release_and_lapse, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
