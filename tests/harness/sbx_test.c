@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sbx_test.h"
@@ -115,4 +116,13 @@ sbx_test_read_file(const char *path, size_t *len)
 		*len = n;
 	}
 	return buf;
+}
+
+long long
+sbx_test_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

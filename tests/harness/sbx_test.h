@@ -54,6 +54,9 @@ void sbx_test_scratch_free(char *dir);
 /* Remove a directory tree (no symlinks followed). */
 void sbx_test_rmtree(const char *dir);
 
+/* A monotonic clock in milliseconds, for bounded waits. */
+long long sbx_test_mono_ms(void);
+
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int sbx_test_free_port(void);
 

@@ -19,15 +19,6 @@
 
 #define START_TIMEOUT_MS 20000
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 sbxd_dump_log(const struct sbxd_fixture *f)
 {
@@ -97,7 +88,7 @@ sbxd_second(struct sbxd_fixture *f, char *out, size_t len)
 {
 	char path[600];
 	char *text;
-	long long until = mono_ms() + 20000;
+	long long until = sbx_test_mono_ms() + 20000;
 	int status = -1;
 	pid_t pid;
 
@@ -106,7 +97,7 @@ sbxd_second(struct sbxd_fixture *f, char *out, size_t len)
 		return -1;
 	}
 	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (mono_ms() > until) {
+		if (sbx_test_mono_ms() > until) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			break;
@@ -125,14 +116,14 @@ wait_ready(struct sbxd_fixture *f)
 {
 	Sbx__V1__HealthRequest req = SBX__V1__HEALTH_REQUEST__INIT;
 	struct sbx_client_opts o = {0};
-	long long until = mono_ms() + START_TIMEOUT_MS;
+	long long until = sbx_test_mono_ms() + START_TIMEOUT_MS;
 	ProtobufCMessage *rep;
 	int status;
 
 	o.url = f->rpc_url;
 	o.events_url = f->events_url;
 	o.timeout_ms = 1000;
-	while (mono_ms() < until) {
+	while (sbx_test_mono_ms() < until) {
 		if (waitpid(f->pid, &status, WNOHANG) == f->pid) {
 			fprintf(stderr, "sbxd exited during start (status %d)\n",
 			        status);
@@ -189,7 +180,7 @@ sbxd_start(struct sbxd_fixture *f, const char *name,
 static int
 reap(struct sbxd_fixture *f, int sig)
 {
-	long long until = mono_ms() + 30000;
+	long long until = sbx_test_mono_ms() + 30000;
 	int status = 0;
 
 	if (f->pid <= 0) {
@@ -197,7 +188,7 @@ reap(struct sbxd_fixture *f, int sig)
 	}
 	kill(f->pid, sig);
 	while (waitpid(f->pid, &status, WNOHANG) == 0) {
-		if (mono_ms() > until) {
+		if (sbx_test_mono_ms() > until) {
 			fprintf(stderr, "sbxd did not stop; killing it\n");
 			kill(f->pid, SIGKILL);
 			waitpid(f->pid, &status, 0);
@@ -343,6 +334,31 @@ sbxd_create(struct sbxd_fixture *f, Sbx__V1__CreateRequest *req)
 	id = strdup(info->id);
 	sbx__v1__sandbox_info__free_unpacked(info, NULL);
 	return id;
+}
+
+Sbx__V1__SandboxInfo *
+sbxd_get(struct sbxd_fixture *f, const char *id, sbx_err *err)
+{
+	Sbx__V1__GetRequest req = SBX__V1__GET_REQUEST__INIT;
+	Sbx__V1__SandboxInfo *info = NULL;
+
+	req.id = (char *) id;
+	*err = sbx_call(f->c, "Get", &req.base, (ProtobufCMessage **) &info);
+	return info;
+}
+
+sbx_err
+sbxd_kill(struct sbxd_fixture *f, const char *id)
+{
+	Sbx__V1__KillRequest req = SBX__V1__KILL_REQUEST__INIT;
+	ProtobufCMessage *rep;
+	sbx_err err;
+
+	req.id = (char *) id;
+	if ((err = sbx_call(f->c, "Kill", &req.base, &rep)) == SBX_OK) {
+		protobuf_c_message_free_unpacked(rep, NULL);
+	}
+	return err;
 }
 
 struct collect {

@@ -52,6 +52,13 @@ void sbxd_dump_log(const struct sbxd_fixture *f);
 /* Create a sandbox with optional REQ fields; returns its id (heap). */
 char *sbxd_create(struct sbxd_fixture *f, Sbx__V1__CreateRequest *req);
 
+/* Get sandbox ID: the info (caller frees) or NULL with *ERR set. */
+Sbx__V1__SandboxInfo *sbxd_get(struct sbxd_fixture *f, const char *id,
+                               sbx_err *err);
+
+/* Kill sandbox ID; the call's status. */
+sbx_err sbxd_kill(struct sbxd_fixture *f, const char *id);
+
 /* Run ARGV (or COMMAND when ARGV is NULL) in SANDBOX and collect stdout and
  * stderr (heap, NUL-terminated). Returns the call status; *CODE gets the
  * exit code (or 128 + signal). */

@@ -39,31 +39,6 @@ now_ms(void)
 	return (long long) time(NULL) * 1000;
 }
 
-static Sbx__V1__SandboxInfo *
-get(const char *id, sbx_err *err)
-{
-	Sbx__V1__GetRequest req = SBX__V1__GET_REQUEST__INIT;
-	Sbx__V1__SandboxInfo *info = NULL;
-
-	req.id = (char *) id;
-	*err = sbx_call(fx.c, "Get", &req.base, (ProtobufCMessage **) &info);
-	return info;
-}
-
-static sbx_err
-kill_sb(const char *id)
-{
-	Sbx__V1__KillRequest req = SBX__V1__KILL_REQUEST__INIT;
-	ProtobufCMessage *rep;
-	sbx_err err;
-
-	req.id = (char *) id;
-	if ((err = sbx_call(fx.c, "Kill", &req.base, &rep)) == SBX_OK) {
-		protobuf_c_message_free_unpacked(rep, NULL);
-	}
-	return err;
-}
-
 static void
 test_create_get(void **state)
 {
@@ -75,7 +50,7 @@ test_create_get(void **state)
 	(void) state;
 	CHECK(id != NULL);
 	CHECK_INT(strlen(id), 20);
-	info = get(id, &err);
+	info = sbxd_get(&fx, id, &err);
 	CHECK_OK(err);
 	CHECK_STR(info->id, id);
 	CHECK_INT(info->state, SBX__V1__SANDBOX_STATE__STATE_RUNNING);
@@ -92,7 +67,7 @@ test_create_get(void **state)
 	CHECK(strncmp(out, "1000\n", 5) == 0);
 	CHECK(strstr(out, "\nsbx\n") != NULL);
 	free(out);
-	CHECK_OK(kill_sb(id));
+	CHECK_OK(sbxd_kill(&fx, id));
 	free(id);
 }
 
@@ -110,12 +85,12 @@ test_kill_and_cleanup(void **state)
 	CHECK(id != NULL);
 	snprintf(path, sizeof(path), "%s/sandboxes/%s/home", fx.state_dir, id);
 	CHECK_INT(stat(path, &st), 0);
-	CHECK_OK(kill_sb(id));
-	info = get(id, &err);
+	CHECK_OK(sbxd_kill(&fx, id));
+	info = sbxd_get(&fx, id, &err);
 	CHECK(info == NULL);
 	CHECK_INT(err, SBX_ENOTFOUND);
 	CHECK(strstr(sbx_last_error(), "killed") != NULL);
-	CHECK_ERR(kill_sb(id), SBX_ENOTFOUND);
+	CHECK_ERR(sbxd_kill(&fx, id), SBX_ENOTFOUND);
 	/* Its files go, on the cleaner thread, shortly after. */
 	snprintf(path, sizeof(path), "%s/sandboxes/%s", fx.state_dir, id);
 	until = now_ms() + 10000;
@@ -132,14 +107,14 @@ test_unknown_and_invalid(void **state)
 	sbx_err err;
 
 	(void) state;
-	CHECK(get("aaaaaaaaaaaaaaaaaaaa", &err) == NULL);
+	CHECK(sbxd_get(&fx, "aaaaaaaaaaaaaaaaaaaa", &err) == NULL);
 	CHECK_INT(err, SBX_ENOTFOUND);
 	CHECK(strstr(sbx_last_error(), "no sandbox") != NULL);
-	CHECK(get("../../etc", &err) == NULL);
+	CHECK(sbxd_get(&fx, "../../etc", &err) == NULL);
 	CHECK_INT(err, SBX_EINVAL);
-	CHECK(get("", &err) == NULL);
+	CHECK(sbxd_get(&fx, "", &err) == NULL);
 	CHECK_INT(err, SBX_EINVAL);
-	CHECK_ERR(kill_sb("zzzzzzzzzzzzzzzzzzzz"), SBX_ENOTFOUND);
+	CHECK_ERR(sbxd_kill(&fx, "zzzzzzzzzzzzzzzzzzzz"), SBX_ENOTFOUND);
 }
 
 static sbx_err
@@ -285,7 +260,7 @@ test_list_filters_paging(void **state)
 	CHECK_INT(pages, 3);
 	CHECK_INT(total, 5);
 	for (int i = 0; i < 5; i++) {
-		CHECK_OK(kill_sb(ids[i]));
+		CHECK_OK(sbxd_kill(&fx, ids[i]));
 		free(ids[i]);
 	}
 	/* Killed sandboxes leave the default (live) listing. */
@@ -330,7 +305,7 @@ test_set_timeout_and_expiry(void **state)
 	sbx__v1__sandbox_info__free_unpacked(info, NULL);
 	/* It expires by itself: poll for the end, bounded. */
 	until = now_ms() + 15000;
-	while ((info = get(id, &err)) != NULL && now_ms() < until) {
+	while ((info = sbxd_get(&fx, id, &err)) != NULL && now_ms() < until) {
 		sbx__v1__sandbox_info__free_unpacked(info, NULL);
 		usleep(50000);
 	}
@@ -372,7 +347,7 @@ test_sandbox_limit(void **state)
 		CHECK_OK(sbx_call(fx.c, "List", &lr.base,
 		                  (ProtobufCMessage **) &rep));
 		for (size_t i = 0; i < rep->n_sandboxes; i++) {
-			CHECK_OK(kill_sb(rep->sandboxes[i]->id));
+			CHECK_OK(sbxd_kill(&fx, rep->sandboxes[i]->id));
 		}
 		sbx__v1__list_reply__free_unpacked(rep, NULL);
 	}
@@ -389,7 +364,7 @@ test_audit_log(void **state)
 
 	(void) state;
 	CHECK(id != NULL);
-	CHECK_OK(kill_sb(id));
+	CHECK_OK(sbxd_kill(&fx, id));
 	snprintf(path, sizeof(path), "%s/state.db", fx.state_dir);
 	CHECK_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
 	          SQLITE_OK);

@@ -53,15 +53,6 @@ teardown(void **state)
 	return sbxd_stop(&fx, false);
 }
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- a started process and its collected output ---- */
 
 enum { OUT_STDOUT, OUT_STDERR, OUT_PTY, OUT_N };
@@ -234,10 +225,10 @@ tproc_wait(struct tproc *tp, int32_t *code, int32_t *sig)
 static bool
 tproc_wait_for(struct tproc *tp, int i, const char *needle)
 {
-	long long until = mono_ms() + POLL_DEADLINE_MS;
+	long long until = sbx_test_mono_ms() + POLL_DEADLINE_MS;
 	bool found = false;
 
-	while (!found && mono_ms() < until) {
+	while (!found && sbx_test_mono_ms() < until) {
 		pthread_mutex_lock(&tp->out.mtx);
 		found = strstr(tp->out.buf[i], needle) != NULL;
 		pthread_mutex_unlock(&tp->out.mtx);
@@ -877,8 +868,8 @@ test_signal_group_leaves_nothing(void **state)
 	CHECK_OK(tproc_wait(tp, &code, &sig));
 	CHECK_INT(code, -1);
 	CHECK_INT(sig, SIGKILL);
-	until = mono_ms() + POLL_DEADLINE_MS;
-	while (!gone && mono_ms() < until) {
+	until = sbx_test_mono_ms() + POLL_DEADLINE_MS;
+	while (!gone && sbx_test_mono_ms() < until) {
 		ps = jail_ps(sb_a);
 		gone = strstr(ps, "4242") == NULL &&
 		       strstr(ps, "4343") == NULL &&

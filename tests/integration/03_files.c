@@ -24,15 +24,6 @@
 static struct sbxd_fixture fx;
 static char *sb; /* the shared sandbox of most tests */
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 setup(void **state)
 {
@@ -244,20 +235,6 @@ healthy(void)
 
 	CHECK_OK(sbx_call_timeout(fx.c, "Health", &req.base, &rep, 3000));
 	protobuf_c_message_free_unpacked(rep, NULL);
-}
-
-static sbx_err
-kill_sb(const char *id)
-{
-	Sbx__V1__KillRequest req = SBX__V1__KILL_REQUEST__INIT;
-	ProtobufCMessage *rep;
-	sbx_err err;
-
-	req.id = (char *) id;
-	if ((err = sbx_call(fx.c, "Kill", &req.base, &rep)) == SBX_OK) {
-		protobuf_c_message_free_unpacked(rep, NULL);
-	}
-	return err;
 }
 
 /* ---- processes ---- */
@@ -975,7 +952,7 @@ test_escape_paths(void **state)
 	/* Host files outside the jail: one in the state dir, one beside
 	 * the sandbox's home directory on the host. */
 	snprintf(mark, sizeof(mark), "HOST-MARKER-%d-%lld", (int) getpid(),
-	         mono_ms());
+	         sbx_test_mono_ms());
 	snprintf(marker, sizeof(marker), "%s/host-marker.txt", fx.state_dir);
 	host_write(marker, mark, strlen(mark));
 	snprintf(sibling, sizeof(sibling), "%s/sandboxes/%s/marker.txt",
@@ -1199,7 +1176,7 @@ test_escape_kernel_and_special(void **state)
 
 	/* A FIFO: refused at once, not a hang, with or without a reader. */
 	sh_expect(sb, NULL, "mkfifo ~/fifo", "");
-	t0 = mono_ms();
+	t0 = sbx_test_mono_ms();
 	CHECK_ERR(file_read(sb, NULL, "fifo", 0, 0, NULL), SBX_ESTATE);
 	check_msg("not a regular file");
 	CHECK_ERR(file_write(sb, NULL, "fifo", 0, "x", 1, 0, 0, NULL),
@@ -1208,7 +1185,7 @@ test_escape_kernel_and_special(void **state)
 	          SBX_ESTATE);
 	CHECK_ERR(file_read(sb, "root", "/home/user/fifo", 0, 0, NULL),
 	          SBX_EPERM); /* /home/user is 0700 */
-	CHECK(mono_ms() - t0 < 3000);
+	CHECK(sbx_test_mono_ms() - t0 < 3000);
 	CHECK_OK(file_list(sb, NULL, "~", 1, &rep));
 	for (size_t i = 0; i < rep->n_entries; i++) {
 		if (strcmp(rep->entries[i]->name, "fifo") == 0) {
@@ -1218,12 +1195,12 @@ test_escape_kernel_and_special(void **state)
 	}
 	sbx__v1__file_list_reply__free_unpacked(rep, NULL);
 	/* Devices are not regular files either. */
-	t0 = mono_ms();
+	t0 = sbx_test_mono_ms();
 	CHECK_ERR(file_read(sb, NULL, "/dev/zero", 0, 0, NULL), SBX_ESTATE);
 	CHECK_ERR(file_read(sb, NULL, "/dev/urandom", 0, 0, NULL), SBX_ESTATE);
 	CHECK_ERR(file_write(sb, NULL, "/dev/null", 0, "x", 1, 0, 0, NULL),
 	          SBX_ESTATE);
-	CHECK(mono_ms() - t0 < 3000);
+	CHECK(sbx_test_mono_ms() - t0 < 3000);
 	/* /sys is not in the jail at all. */
 	CHECK_ERR(file_read(sb, "root", "/sys/kernel/mm/ksm/run", 0, 0, NULL),
 	          SBX_ENOTFOUND);
@@ -1289,7 +1266,7 @@ test_isolation_visibility(void **state)
 	/* An API remove is seen by a process. */
 	CHECK_OK(file_remove(b, NULL, "pd", true));
 	sh_expect(b, NULL, "test -e ~/pd || echo gone", "gone\n");
-	CHECK_OK(kill_sb(b));
+	CHECK_OK(sbxd_kill(&fx, b));
 	free(b);
 	healthy();
 }
@@ -1335,7 +1312,7 @@ test_bad_targets(void **state)
 	all_calls_fail(sb, "Root", SBX_EINVAL, "unknown user");
 	/* A killed sandbox: its files are gone with it. */
 	put(c, "f", "x");
-	CHECK_OK(kill_sb(c));
+	CHECK_OK(sbxd_kill(&fx, c));
 	all_calls_fail(c, NULL, SBX_ENOTFOUND, "killed");
 	/* Paths too long for the kernel, or for sbxd. */
 	longp = malloc(5001);
@@ -1391,7 +1368,7 @@ list_thread(void *arg)
 static void
 list_while_healthy(struct list_job *j)
 {
-	long long t0 = mono_ms();
+	long long t0 = sbx_test_mono_ms();
 	pthread_t t;
 
 	j->done = false;
@@ -1400,9 +1377,9 @@ list_while_healthy(struct list_job *j)
 	do {
 		healthy();
 	} while (!__atomic_load_n(&j->done, __ATOMIC_ACQUIRE) &&
-	         mono_ms() - t0 < 30000);
+	         sbx_test_mono_ms() - t0 < 30000);
 	CHECK_INT(pthread_join(t, NULL), 0);
-	CHECK(mono_ms() - t0 < 30000);
+	CHECK(sbx_test_mono_ms() - t0 < 30000);
 }
 
 static void

@@ -34,15 +34,6 @@
 static struct sbxd_fixture fx;
 static char *bystander; /* checked to be unharmed after every test */
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- running commands in sandboxes ---- */
 
 struct collect {
@@ -207,31 +198,6 @@ create_sb(Sbx__V1__NetworkPolicy net, uint64_t memory_bytes,
 	return id;
 }
 
-static Sbx__V1__SandboxInfo *
-get_sb(const char *id, sbx_err *err)
-{
-	Sbx__V1__GetRequest req = SBX__V1__GET_REQUEST__INIT;
-	Sbx__V1__SandboxInfo *info = NULL;
-
-	req.id = (char *) id;
-	*err = sbx_call(fx.c, "Get", &req.base, (ProtobufCMessage **) &info);
-	return info;
-}
-
-static sbx_err
-kill_sb(const char *id)
-{
-	Sbx__V1__KillRequest req = SBX__V1__KILL_REQUEST__INIT;
-	ProtobufCMessage *rep;
-	sbx_err err;
-
-	req.id = (char *) id;
-	if ((err = sbx_call(fx.c, "Kill", &req.base, &rep)) == SBX_OK) {
-		protobuf_c_message_free_unpacked(rep, NULL);
-	}
-	return err;
-}
-
 /* Kill ID through the API: OK, and then Get says NOT_FOUND. Frees ID. */
 static void
 kill_and_check(char *id)
@@ -239,8 +205,8 @@ kill_and_check(char *id)
 	Sbx__V1__SandboxInfo *info;
 	sbx_err err;
 
-	CHECK_OK(kill_sb(id));
-	info = get_sb(id, &err);
+	CHECK_OK(sbxd_kill(&fx, id));
+	info = sbxd_get(&fx, id, &err);
 	CHECK(info == NULL);
 	CHECK_INT(err, SBX_ENOTFOUND);
 	free(id);
@@ -269,7 +235,7 @@ check_unharmed(void)
 	sbx_err err;
 
 	CHECK_OK(health());
-	info = get_sb(bystander, &err);
+	info = sbxd_get(&fx, bystander, &err);
 	CHECK_OK(err);
 	CHECK_INT(info->state, SBX__V1__SANDBOX_STATE__STATE_RUNNING);
 	sbx__v1__sandbox_info__free_unpacked(info, NULL);
@@ -404,10 +370,10 @@ find_in_sandbox(const char *id, const char *argv0)
 static pid_t
 wait_in_sandbox(const char *id, const char *argv0)
 {
-	long long until = mono_ms() + 10000;
+	long long until = sbx_test_mono_ms() + 10000;
 	pid_t pid;
 
-	while ((pid = find_in_sandbox(id, argv0)) == 0 && mono_ms() < until) {
+	while ((pid = find_in_sandbox(id, argv0)) == 0 && sbx_test_mono_ms() < until) {
 		usleep(20000); /* poll interval */
 	}
 	if (pid == 0) {
@@ -569,9 +535,9 @@ cg_key(const char *text, const char *key)
 static bool
 wait_uid_gone(unsigned uid)
 {
-	long long until = mono_ms() + 15000;
+	long long until = sbx_test_mono_ms() + 15000;
 
-	while (mono_ms() < until) {
+	while (sbx_test_mono_ms() < until) {
 		DIR *d = opendir("/proc");
 		struct dirent *e;
 		unsigned ids[4];
@@ -667,7 +633,7 @@ static char *
 listener_take(const struct listener *l, size_t *len)
 {
 	struct pollfd p = {.events = POLLIN};
-	long long until = mono_ms() + 5000;
+	long long until = sbx_test_mono_ms() + 5000;
 	char *buf = calloc(1, 4097);
 	size_t n = 0;
 	ssize_t r;
@@ -677,7 +643,7 @@ listener_take(const struct listener *l, size_t *len)
 	CHECK(listener_pending(l, 5000));
 	CHECK((fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0);
 	p.fd = fd;
-	while (n < 4096 && mono_ms() < until) {
+	while (n < 4096 && sbx_test_mono_ms() < until) {
 		if (poll(&p, 1, 100) != 1) {
 			continue;
 		}
@@ -758,7 +724,7 @@ test_network_deny_and_default(void **state)
 	for (size_t i = 0; i < 2; i++) {
 		char *id = create_sb(pol[i], 0, 0, 0);
 
-		info = get_sb(id, &err);
+		info = sbxd_get(&fx, id, &err);
 		CHECK_OK(err);
 		CHECK_INT(info->network, SBX__V1__NETWORK_POLICY__NETWORK_DENY);
 		sbx__v1__sandbox_info__free_unpacked(info, NULL);
@@ -797,7 +763,7 @@ test_network_allow(void **state)
 	(void) state;
 	listener_open(&l);
 	id = create_sb(SBX__V1__NETWORK_POLICY__NETWORK_ALLOW, 0, 0, 0);
-	info = get_sb(id, &err);
+	info = sbxd_get(&fx, id, &err);
 	CHECK_OK(err);
 	CHECK_INT(info->network, SBX__V1__NETWORK_POLICY__NETWORK_ALLOW);
 	sbx__v1__sandbox_info__free_unpacked(info, NULL);
@@ -812,7 +778,7 @@ test_network_allow(void **state)
 	free(host);
 	free(out);
 	snprintf(msg, sizeof(msg), "allow-%d-%lld", (int) getpid(),
-	         mono_ms());
+	         sbx_test_mono_ms());
 	connect_cmd(cmd, sizeof(cmd), l.port, msg);
 	check_run(id, "user", cmd, 0, "sent\n");
 	got = listener_take(&l, &len);
@@ -892,9 +858,9 @@ test_fork_bomb(void **state)
 	b.command = "timeout -s KILL 8 bash -c ':(){ :|:& };:'; sleep 4; "
 	            "echo bomb-done";
 	CHECK_INT(pthread_create(&b.th, NULL, bg_run_main, &b), 0);
-	until = mono_ms() + 60000;
+	until = sbx_test_mono_ms() + 60000;
 	while (!__atomic_load_n(&b.done, __ATOMIC_ACQUIRE) &&
-	       mono_ms() < until) {
+	       sbx_test_mono_ms() < until) {
 		cur = read_ll(dir, "pids.current");
 		peak = cur > peak ? cur : peak;
 		if (!raging && cur >= max / 2) {
@@ -1021,7 +987,7 @@ test_memory_hog(void **state)
 		free(s);
 	}
 	/* The sandbox (its sbx-init) survived and runs new processes. */
-	info = get_sb(id, &rv);
+	info = sbxd_get(&fx, id, &rv);
 	CHECK_OK(rv);
 	CHECK_INT(info->state, SBX__V1__SANDBOX_STATE__STATE_RUNNING);
 	sbx__v1__sandbox_info__free_unpacked(info, NULL);
@@ -1155,10 +1121,10 @@ static bool
 wait_proc_exit(const char *id, const char *stream, int *exit_code)
 {
 	Sbx__V1__ProcessListRequest req = SBX__V1__PROCESS_LIST_REQUEST__INIT;
-	long long until = mono_ms() + 60000;
+	long long until = sbx_test_mono_ms() + 60000;
 
 	req.sandbox_id = (char *) id;
-	while (mono_ms() < until) {
+	while (sbx_test_mono_ms() < until) {
 		Sbx__V1__ProcessListReply *rep = NULL;
 		bool ended = false;
 
@@ -1255,11 +1221,11 @@ test_output_flood(void **state)
 static void
 wait_output(const char *id, const char *command, const char *want)
 {
-	long long until = mono_ms() + 10000;
+	long long until = sbx_test_mono_ms() + 10000;
 	bool seen = false;
 	char *out;
 
-	while (!seen && mono_ms() < until) {
+	while (!seen && sbx_test_mono_ms() < until) {
 		CHECK_INT(run_as(id, "user", command, &out, NULL), 0);
 		seen = strstr(out, want) != NULL;
 		free(out);
@@ -1552,13 +1518,13 @@ proc_state(pid_t pid, pid_t *ppid)
 static void
 wait_running(const char *id)
 {
-	long long until = mono_ms() + 15000;
+	long long until = sbx_test_mono_ms() + 15000;
 	Sbx__V1__SandboxInfo *info;
 	bool running = false;
 	sbx_err err;
 
-	while (!running && mono_ms() < until) {
-		if ((info = get_sb(id, &err)) != NULL) {
+	while (!running && sbx_test_mono_ms() < until) {
+		if ((info = sbxd_get(&fx, id, &err)) != NULL) {
 			running = info->state ==
 			          SBX__V1__SANDBOX_STATE__STATE_RUNNING;
 			sbx__v1__sandbox_info__free_unpacked(info, NULL);
@@ -1591,14 +1557,14 @@ test_zombie_jail_at_restart(void **state)
 	/* A stopped bwrap cannot reap: sbx-init stays a zombie. */
 	CHECK_INT(kill(bwrap, SIGSTOP), 0);
 	CHECK_INT(kill(init, SIGKILL), 0);
-	until = mono_ms() + 10000;
-	while (proc_state(init, NULL) != 'Z' && mono_ms() < until) {
+	until = sbx_test_mono_ms() + 10000;
+	while (proc_state(init, NULL) != 'Z' && sbx_test_mono_ms() < until) {
 		usleep(10000); /* poll interval */
 	}
 	CHECK_INT(proc_state(init, NULL), 'Z');
 	CHECK_INT(sbxd_restart(&fx), 0);
-	until = mono_ms() + 15000;
-	while ((info = get_sb(id, &err)) != NULL && mono_ms() < until) {
+	until = sbx_test_mono_ms() + 15000;
+	while ((info = sbxd_get(&fx, id, &err)) != NULL && sbx_test_mono_ms() < until) {
 		sbx__v1__sandbox_info__free_unpacked(info, NULL);
 		usleep(20000); /* poll interval */
 	}

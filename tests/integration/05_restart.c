@@ -35,37 +35,17 @@ teardown(void **state)
 	return sbxd_stop(&fx, false);
 }
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static Sbx__V1__SandboxInfo *
-get(const char *id, sbx_err *err)
-{
-	Sbx__V1__GetRequest req = SBX__V1__GET_REQUEST__INIT;
-	Sbx__V1__SandboxInfo *info = NULL;
-
-	req.id = (char *) id;
-	*err = sbx_call(fx.c, "Get", &req.base, (ProtobufCMessage **) &info);
-	return info;
-}
-
 /* Wait (bounded) until ID is RUNNING again after a restart. */
 static void
 wait_running(const char *id)
 {
-	long long until = mono_ms() + 20000;
+	long long until = sbx_test_mono_ms() + 20000;
 	Sbx__V1__SandboxInfo *info;
 	sbx_err err;
 	Sbx__V1__SandboxState state = SBX__V1__SANDBOX_STATE__STATE_UNSPECIFIED;
 
-	while (mono_ms() < until) {
-		if ((info = get(id, &err)) != NULL) {
+	while (sbx_test_mono_ms() < until) {
+		if ((info = sbxd_get(&fx, id, &err)) != NULL) {
 			state = info->state;
 			sbx__v1__sandbox_info__free_unpacked(info, NULL);
 			if (state == SBX__V1__SANDBOX_STATE__STATE_RUNNING) {
@@ -82,12 +62,12 @@ wait_running(const char *id)
 static sbx_err
 wait_gone(const char *id, char *why, size_t len)
 {
-	long long until = mono_ms() + 20000;
+	long long until = sbx_test_mono_ms() + 20000;
 	Sbx__V1__SandboxInfo *info;
 	sbx_err err = SBX_OK;
 
-	while (mono_ms() < until) {
-		if ((info = get(id, &err)) == NULL) {
+	while (sbx_test_mono_ms() < until) {
+		if ((info = sbxd_get(&fx, id, &err)) == NULL) {
 			snprintf(why, len, "%s", sbx_last_error());
 			return err;
 		}
@@ -307,8 +287,8 @@ test_jail_died_while_down(void **state)
 	CHECK_INT(kill(pid, SIGKILL), 0);
 	/* SIGKILL lands asynchronously: wait until the jail is really gone
 	 * (reaped, or a zombie), so the restart sees it dead. */
-	until = mono_ms() + 10000;
-	while (!pid_dead(pid) && mono_ms() < until) {
+	until = sbx_test_mono_ms() + 10000;
+	while (!pid_dead(pid) && sbx_test_mono_ms() < until) {
 		usleep(5000);
 	}
 	CHECK(pid_dead(pid));
@@ -316,8 +296,8 @@ test_jail_died_while_down(void **state)
 	CHECK_INT(wait_gone(id, why, sizeof(why)), SBX_ENOTFOUND);
 	CHECK(strstr(why, "while sbxd was down") != NULL);
 	snprintf(path, sizeof(path), "%s/sandboxes/%s", fx.state_dir, id);
-	until = mono_ms() + 10000;
-	while (stat(path, &st) == 0 && mono_ms() < until) {
+	until = sbx_test_mono_ms() + 10000;
+	while (stat(path, &st) == 0 && sbx_test_mono_ms() < until) {
 		usleep(20000);
 	}
 	CHECK(stat(path, &st) != 0);
@@ -336,7 +316,7 @@ test_expired_while_down(void **state)
 	(void) state;
 	req.timeout_s = 2;
 	CHECK((id = sbxd_create(&fx, &req)) != NULL);
-	info = get(id, &err);
+	info = sbxd_get(&fx, id, &err);
 	CHECK(info != NULL);
 	sbxd_crash(&fx);
 	/* Stay down past its deadline. */

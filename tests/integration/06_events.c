@@ -51,15 +51,6 @@ struct slow {
 	bool bad_order;
 };
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* True once the process behind S has ended (from sbxd's view). */
 static bool
 process_ended(struct slow *s)
@@ -92,12 +83,12 @@ slow_data(void *arg, Sbx__V1__Event__BodyCase kind, const uint8_t *data,
           size_t len)
 {
 	struct slow *s = arg;
-	long long until = mono_ms() + 30000;
+	long long until = sbx_test_mono_ms() + 30000;
 
 	(void) kind;
 	if (!s->waited) {
 		s->waited = true;
-		while (!process_ended(s) && mono_ms() < until) {
+		while (!process_ended(s) && sbx_test_mono_ms() < until) {
 			usleep(10000);
 		}
 	}
@@ -253,8 +244,8 @@ test_fetch_pages(void **state)
 	req.sandbox_id = id;
 	req.stream = "pages";
 	req.max_bytes = 4000;
-	until = mono_ms() + 30000;
-	while (!ended && mono_ms() < until) {
+	until = sbx_test_mono_ms() + 30000;
+	while (!ended && sbx_test_mono_ms() < until) {
 		req.from_seq = next;
 		CHECK_OK(sbx_call(f6.c, "EventsFetch", &req.base,
 		                  (ProtobufCMessage **) &rep));
@@ -396,10 +387,10 @@ static bool
 ends_within(struct sbxd_fixture *f, const char *id, const char *stream,
             long long ms)
 {
-	long long until = mono_ms() + ms;
+	long long until = sbx_test_mono_ms() + ms;
 
 	while (still_running(f, id, stream)) {
-		if (mono_ms() > until) {
+		if (sbx_test_mono_ms() > until) {
 			return false;
 		}
 		usleep(20000);

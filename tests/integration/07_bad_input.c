@@ -32,15 +32,6 @@
 static struct sbxd_fixture fx;
 static char *sb; /* a sandbox that must survive every case */
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- part one: the fixture daemon ---- */
 
 static int
@@ -446,10 +437,10 @@ count_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 static bool
 wait_count(int *counter, int n)
 {
-	long long until = mono_ms() + 10000;
+	long long until = sbx_test_mono_ms() + 10000;
 
 	while (__atomic_load_n(counter, __ATOMIC_SEQ_CST) < n &&
-	       mono_ms() < until) {
+	       sbx_test_mono_ms() < until) {
 		usleep(10000);
 	}
 	return __atomic_load_n(counter, __ATOMIC_SEQ_CST) >= n;
@@ -701,7 +692,7 @@ sbxd_exec(const char *const *args, const char *log, bool wait)
 {
 	const char *argv[40];
 	char uidbase[64];
-	long long until = mono_ms() + 20000;
+	long long until = sbx_test_mono_ms() + 20000;
 	size_t n = 0;
 	int status = 0, fd;
 	pid_t pid;
@@ -729,7 +720,7 @@ sbxd_exec(const char *const *args, const char *log, bool wait)
 		return pid;
 	}
 	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (mono_ms() > until) {
+		if (sbx_test_mono_ms() > until) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			fail_msg("sbxd did not exit");
@@ -935,8 +926,8 @@ auth_setup(void **state)
 	args[n] = NULL;
 	auth_d.pid = sbxd_exec(args, auth_d.log, false);
 	/* Wait for Health on ipc, bounded; give up if sbxd exited. */
-	until = mono_ms() + 20000;
-	while (mono_ms() < until) {
+	until = sbx_test_mono_ms() + 20000;
+	while (sbx_test_mono_ms() < until) {
 		int status;
 
 		if (waitpid(auth_d.pid, &status, WNOHANG) == auth_d.pid) {
@@ -1026,7 +1017,7 @@ kill_own_uid_range(void)
 static int
 auth_teardown(void **state)
 {
-	long long until = mono_ms() + 30000;
+	long long until = sbx_test_mono_ms() + 30000;
 	int status = 0, rc;
 
 	(void) state;
@@ -1036,7 +1027,7 @@ auth_teardown(void **state)
 	auth_kill_sandboxes();
 	kill(auth_d.pid, SIGTERM);
 	while (waitpid(auth_d.pid, &status, WNOHANG) == 0) {
-		if (mono_ms() > until) {
+		if (sbx_test_mono_ms() > until) {
 			kill(auth_d.pid, SIGKILL);
 			waitpid(auth_d.pid, &status, 0);
 			break;

@@ -37,15 +37,6 @@ teardown(void **state)
 	return sbxd_stop(&fx, false);
 }
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* N connections to the ipc socket of URL that each send 3 of the 8 bytes
  * of an SP header and close. */
 static void
@@ -74,7 +65,7 @@ health_within(long long ms)
 {
 	Sbx__V1__HealthRequest req = SBX__V1__HEALTH_REQUEST__INIT;
 	struct sbx_client_opts o = {0};
-	long long until = mono_ms() + ms;
+	long long until = sbx_test_mono_ms() + ms;
 	ProtobufCMessage *rep;
 	sbx_client *c;
 	bool ok = false;
@@ -82,7 +73,7 @@ health_within(long long ms)
 	o.url = fx.rpc_url;
 	o.events_url = fx.events_url;
 	o.timeout_ms = 1000;
-	while (!ok && mono_ms() < until) {
+	while (!ok && sbx_test_mono_ms() < until) {
 		if (sbx_client_open(&c, &o) != SBX_OK) {
 			usleep(50000);
 			continue;
@@ -163,7 +154,7 @@ static void
 test_events_listener_recovers(void **state)
 {
 	char *id = sbxd_create(&fx, NULL);
-	long long until = mono_ms() + 45000;
+	long long until = sbx_test_mono_ms() + 45000;
 	bool ok = false;
 
 	(void) state;
@@ -172,7 +163,7 @@ test_events_listener_recovers(void **state)
 	hang_up_mid_handshake(fx.events_url, 200);
 	/* Output keeps arriving on the event socket itself, not only by the
 	 * fetches that would repair a dead one. */
-	while (!ok && mono_ms() < until) {
+	while (!ok && sbx_test_mono_ms() < until) {
 		ok = events_delivered_live(id);
 	}
 	CHECK(ok);
