@@ -1,7 +1,7 @@
 #!/bin/sh
 # Set up, build and run every test of sbx.
 #   scripts/test.sh                 gcc, -Werror, every ctest label
-#   scripts/test.sh --sanitize      clang ASan+UBSan, unit and integration
+#   scripts/test.sh --sanitize      clang ASan+UBSan: unit, integration, fuzz replay
 # Needs root (jails, cgroups) for the integration tests; they skip otherwise.
 set -eu
 
@@ -17,7 +17,7 @@ if [ "${1:-}" = "--sanitize" ]; then
 	cmake --build "$build" -j "$jobs"
 	export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
 	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-	cd "$build" && ctest -L 'unit|integration' -j "$jobs" --output-on-failure
+	cd "$build" && ctest -L 'unit|integration|fuzz' -j "$jobs" --output-on-failure
 else
 	build="$top/build"
 	cmake -S "$top" -B "$build" -DSBX_WERROR=ON >/dev/null
