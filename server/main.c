@@ -86,17 +86,16 @@ static void
 on_tick(void *arg)
 {
 	struct server *srv = arg;
-	static const int64_t purge_every_ms = 60000;
-	static int64_t last_purge;
+	const int64_t purge_every_ms = 60000;
 	int64_t now = sbx_mono_ms();
 
 	sandbox_tick(srv);
 	rpc_check_listeners(srv->rpc, now);
 	publisher_check_listeners(srv->pub, now);
-	if (now - last_purge >= purge_every_ms) {
+	if (now - srv->last_purge_ms >= purge_every_ms) {
 		int64_t days = (int64_t) srv->cfg->audit_retention_days;
 
-		last_purge = now;
+		srv->last_purge_ms = now;
 		if (registry_purge(srv->reg, 0,
 		                   sbx_clock_ms() - days * 86400000) != SBX_OK) {
 			/* Logged by the registry. */

@@ -37,6 +37,7 @@ struct server {
 	uint8_t *uid_used;     /* one byte per uid slot */
 	uint32_t n_running;    /* starting or running */
 	int64_t started_mono_ms;
+	int64_t last_purge_ms; /* monotonic: the registry's last purge */
 	int lock_fd; /* flock on state_dir/sbxd.lock */
 	bool stopping;
 	int exit_code;
