@@ -236,11 +236,9 @@ kill_sandboxes(struct sbxd_fixture *f)
 	sbx__v1__list_reply__free_unpacked(rep, NULL);
 }
 
-/* The safety net: SIGKILL every process of this fixture's sandbox uids. */
-static void
-kill_uid_range(void)
+void
+sbxd_kill_uids(unsigned lo, unsigned hi)
 {
-	unsigned lo = fixture_uid_base(), hi = lo + 64;
 	char path[64], line[256];
 	struct dirent *d;
 	DIR *proc = opendir("/proc");
@@ -284,7 +282,8 @@ sbxd_stop(struct sbxd_fixture *f, bool keep)
 		sbxd_dump_log(f);
 		keep = true;
 	}
-	kill_uid_range();
+	/* The safety net: this fixture's sandbox uids. */
+	sbxd_kill_uids(fixture_uid_base(), fixture_uid_base() + 64);
 	if (!keep) {
 		sbx_test_scratch_free(f->dir);
 	} else {

@@ -46,6 +46,10 @@ int sbxd_restart(struct sbxd_fixture *f);
  * status, its output in OUT. */
 int sbxd_second(struct sbxd_fixture *f, char *out, size_t len);
 
+/* SIGKILL every process whose uid is in [LO, HI): what a daemon's jails
+ * left behind. */
+void sbxd_kill_uids(unsigned lo, unsigned hi);
+
 /* Print the daemon's log to stderr. */
 void sbxd_dump_log(const struct sbxd_fixture *f);
 

@@ -982,38 +982,6 @@ auth_kill_sandboxes(void)
 	sbx_client_close(c);
 }
 
-static void
-kill_own_uid_range(void)
-{
-	unsigned lo = own_uid_base(), hi = lo + 32, uid;
-	char path[300], line[256];
-	DIR *proc = opendir("/proc");
-	struct dirent *d;
-	FILE *fp;
-
-	while (proc != NULL && (d = readdir(proc)) != NULL) {
-		if (d->d_name[0] < '1' || d->d_name[0] > '9') {
-			continue;
-		}
-		snprintf(path, sizeof(path), "/proc/%s/status", d->d_name);
-		if ((fp = fopen(path, "r")) == NULL) {
-			continue;
-		}
-		while (fgets(line, sizeof(line), fp) != NULL) {
-			if (sscanf(line, "Uid: %u", &uid) == 1) {
-				if (uid >= lo && uid < hi) {
-					kill(atoi(d->d_name), SIGKILL);
-				}
-				break;
-			}
-		}
-		fclose(fp);
-	}
-	if (proc != NULL) {
-		closedir(proc);
-	}
-}
-
 static int
 auth_teardown(void **state)
 {
@@ -1035,7 +1003,7 @@ auth_teardown(void **state)
 		usleep(5000);
 	}
 	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	kill_own_uid_range();
+	sbxd_kill_uids(own_uid_base(), own_uid_base() + 32);
 	if (rc != 0) {
 		char *log = sbx_test_read_file(auth_d.log, NULL);
 
