@@ -248,7 +248,8 @@ find_alive(struct server *srv, const char *id, void *call)
 		rpc_fail(call, SBX_EINVAL, "invalid sandbox id");
 		return NULL;
 	}
-	if ((sb = sandbox_find(srv, id)) == NULL) {
+	if ((sb = sandbox_find(srv, id)) == NULL ||
+	    (!sb->ran && sb->state != SANDBOX_STARTING)) {
 		rpc_fail(call, SBX_ENOTFOUND, "no sandbox %s", id);
 		return NULL;
 	}
@@ -447,6 +448,11 @@ api_list(Sbx__V1__Sandboxes_Service *svc, const Sbx__V1__ListRequest *req,
 		return;
 	}
 	while (hmap_next(&srv->sandboxes, &pos, (void **) &sb)) {
+		/* A sandbox whose start failed was never created as far as
+		 * callers know; it only lingers while its jail is torn down. */
+		if (!sb->ran && sb->state != SANDBOX_STARTING) {
+			continue;
+		}
 		if (state_wanted(req, sb->state) &&
 		    map_matches(&sb->labels, (void *const *) req->labels,
 		                req->n_labels) &&

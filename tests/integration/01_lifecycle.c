@@ -3,6 +3,7 @@
  * expiry, kill, the audit log, and every way a create or lookup can be
  * wrong.
  */
+#include <dirent.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -398,6 +399,75 @@ test_audit_log(void **state)
 	free(id);
 }
 
+/* A jail that fails to come up leaves no sandbox behind (fail closed):
+ * bwrap replaced by a program that exits at once. */
+static void
+test_failed_jail_leaves_nothing(void **state)
+{
+	static const char *const extra[] = {"--bwrap_path=/bin/false", NULL};
+	static Sbx__V1__SandboxState all[] = {
+		SBX__V1__SANDBOX_STATE__STATE_STARTING,
+		SBX__V1__SANDBOX_STATE__STATE_RUNNING,
+		SBX__V1__SANDBOX_STATE__STATE_KILLING,
+		SBX__V1__SANDBOX_STATE__STATE_DEAD,
+	};
+	Sbx__V1__CreateRequest req = SBX__V1__CREATE_REQUEST__INIT;
+	Sbx__V1__ListRequest lr = SBX__V1__LIST_REQUEST__INIT;
+	Sbx__V1__ListReply *rep;
+	struct sbxd_fixture f;
+	ProtobufCMessage *info;
+	char path[700], *dir;
+	struct stat st;
+	int n = 0;
+
+	(void) state;
+	CHECK_INT(sbxd_start(&f, "failjail", extra), 0);
+	CHECK_ERR(sbx_call(f.c, "Create", &req.base, &info), SBX_EINTERNAL);
+	CHECK(strstr(sbx_last_error(), "jail") != NULL);
+	/* Not listed in any state, and no directory of it is left. */
+	lr.states = all;
+	lr.n_states = 4;
+	CHECK_OK(sbx_call(f.c, "List", &lr.base, (ProtobufCMessage **) &rep));
+	CHECK_INT(rep->n_sandboxes, 0);
+	sbx__v1__list_reply__free_unpacked(rep, NULL);
+	snprintf(path, sizeof(path), "%s/sandboxes", f.state_dir);
+	dir = path;
+	{
+		long long until = sbx_test_mono_ms() + 10000;
+		DIR *d;
+		struct dirent *e;
+
+		do {
+			n = 0;
+			if ((d = opendir(dir)) != NULL) {
+				while ((e = readdir(d)) != NULL) {
+					n += e->d_name[0] != '.';
+				}
+				closedir(d);
+			}
+		} while (n > 0 && sbx_test_mono_ms() < until &&
+		         usleep(20000) == 0);
+	}
+	if (n != 0) {
+		char cmd[800];
+
+		snprintf(cmd, sizeof(cmd), "ls -laR %s >&2", dir);
+		if (system(cmd) != 0) {
+			/* Only a diagnostic. */
+		}
+		sbxd_dump_log(&f);
+	}
+	CHECK_INT(n, 0);
+	CHECK_INT(stat(dir, &st), 0);
+	/* Its uid slot is free again: the slot count allows many failures. */
+	for (int i = 0; i < 40; i++) {
+		CHECK_ERR(sbx_call(f.c, "Create", &req.base, &info),
+		          SBX_EINTERNAL);
+	}
+	CHECK(strstr(sbx_last_error(), "uid") == NULL);
+	CHECK_INT(sbxd_stop(&f, false), 0);
+}
+
 int
 main(void)
 {
@@ -411,6 +481,7 @@ main(void)
 		cmocka_unit_test(test_set_timeout_and_expiry),
 		cmocka_unit_test(test_sandbox_limit),
 		cmocka_unit_test(test_audit_log),
+		cmocka_unit_test(test_failed_jail_leaves_nothing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
