@@ -371,16 +371,21 @@ collect_data(void *arg, Sbx__V1__Event__BodyCase kind, const uint8_t *data,
 {
 	struct collect *c = arg;
 	int i = kind == SBX__V1__EVENT__BODY_STDERR;
+	char *p = realloc(c->buf[i], c->len[i] + len + 1);
 
-	c->buf[i] = realloc(c->buf[i], c->len[i] + len + 1);
+	if (p == NULL) {
+		abort();
+	}
+	c->buf[i] = p;
 	memcpy(c->buf[i] + c->len[i], data, len);
 	c->len[i] += len;
 	c->buf[i][c->len[i]] = '\0';
 }
 
 sbx_err
-sbxd_run(struct sbxd_fixture *f, const char *sandbox, const char *const *argv,
-         const char *command, char **out, char **err, int *code)
+sbxd_run_as(struct sbxd_fixture *f, const char *sandbox, const char *user,
+            const char *const *argv, const char *command,
+            uint32_t timeout_ms, char **out, char **err, int *code)
 {
 	Sbx__V1__ProcessStartRequest req = SBX__V1__PROCESS_START_REQUEST__INIT;
 	struct collect col = {0};
@@ -390,6 +395,7 @@ sbxd_run(struct sbxd_fixture *f, const char *sandbox, const char *const *argv,
 	sbx_err rv;
 
 	req.sandbox_id = (char *) sandbox;
+	req.user = (char *) (user != NULL ? user : "");
 	if (argv != NULL) {
 		while (argv[n] != NULL) {
 			n++;
@@ -399,10 +405,10 @@ sbxd_run(struct sbxd_fixture *f, const char *sandbox, const char *const *argv,
 	} else {
 		req.command = (char *) command;
 	}
-	rv = sbx_process_run(f->c, &req, &cbs, 120000, NULL, &ec, &sig);
+	rv = sbx_process_run(f->c, &req, &cbs, timeout_ms, NULL, &ec, &sig);
 	for (int i = 0; i < 2; i++) {
-		if (col.buf[i] == NULL) {
-			col.buf[i] = calloc(1, 1);
+		if (col.buf[i] == NULL && (col.buf[i] = calloc(1, 1)) == NULL) {
+			abort();
 		}
 	}
 	if (out != NULL) {
@@ -419,4 +425,12 @@ sbxd_run(struct sbxd_fixture *f, const char *sandbox, const char *const *argv,
 		*code = sig != 0 ? 128 + sig : ec;
 	}
 	return rv;
+}
+
+sbx_err
+sbxd_run(struct sbxd_fixture *f, const char *sandbox, const char *const *argv,
+         const char *command, char **out, char **err, int *code)
+{
+	return sbxd_run_as(f, sandbox, NULL, argv, command, 120000, out, err,
+	                   code);
 }

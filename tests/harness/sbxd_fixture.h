@@ -70,4 +70,11 @@ sbx_err sbxd_run(struct sbxd_fixture *f, const char *sandbox,
                  const char *const *argv, const char *command, char **out,
                  char **err, int *code);
 
+/* The same as USER (NULL: "user"), waiting at most TIMEOUT_MS. Usable on
+ * any thread (no cmocka checks). */
+sbx_err sbxd_run_as(struct sbxd_fixture *f, const char *sandbox,
+                    const char *user, const char *const *argv,
+                    const char *command, uint32_t timeout_ms, char **out,
+                    char **err, int *code);
+
 #endif

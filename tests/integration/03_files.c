@@ -239,52 +239,21 @@ healthy(void)
 
 /* ---- processes ---- */
 
-struct outbuf {
-	char *b[2];
-	size_t n[2];
-};
-
-static void
-on_data(void *arg, Sbx__V1__Event__BodyCase kind, const uint8_t *data,
-        size_t len)
-{
-	struct outbuf *o = arg;
-	int i = kind == SBX__V1__EVENT__BODY_STDERR;
-	char *p = realloc(o->b[i], o->n[i] + len + 1);
-
-	if (p == NULL) {
-		return; /* the comparison that follows then fails */
-	}
-	memcpy(p + o->n[i], data, len);
-	o->n[i] += len;
-	p[o->n[i]] = '\0';
-	o->b[i] = p;
-}
-
 /* Run shell COMMAND in ID as USER (NULL: "user"); *OUT gets stdout
  * (heap, may be NULL to drop it). Returns the exit code. */
 static int
 sh(const char *id, const char *user, const char *command, char **out)
 {
-	Sbx__V1__ProcessStartRequest req = SBX__V1__PROCESS_START_REQUEST__INIT;
-	struct outbuf o = {{NULL, NULL}, {0, 0}};
-	struct sbx_stream_cbs cbs = {.arg = &o, .on_data = on_data};
-	int32_t code = -1, sig = 0;
+	char *err = NULL;
+	int code = -1;
 
-	req.sandbox_id = (char *) id;
-	req.command = (char *) command;
-	req.user = (char *) (user != NULL ? user : "");
-	CHECK_OK(sbx_process_run(fx.c, &req, &cbs, 60000, NULL, &code, &sig));
-	if (o.b[1] != NULL && o.n[1] > 0) {
-		fprintf(stderr, "[%s] stderr: %s", command, o.b[1]);
+	CHECK_OK(sbxd_run_as(&fx, id, user, NULL, command, 60000, out, &err,
+	                     &code));
+	if (err[0] != '\0') {
+		fprintf(stderr, "[%s] stderr: %s", command, err);
 	}
-	free(o.b[1]);
-	if (out != NULL) {
-		*out = o.b[0] != NULL ? o.b[0] : calloc(1, 1);
-	} else {
-		free(o.b[0]);
-	}
-	return sig != 0 ? 128 + sig : code;
+	free(err);
+	return code;
 }
 
 /* Run COMMAND, require exit 0 and stdout exactly WANT. */

@@ -36,29 +36,6 @@ static char *bystander; /* checked to be unharmed after every test */
 
 /* ---- running commands in sandboxes ---- */
 
-struct collect {
-	char *buf[2];
-	size_t len[2];
-};
-
-/* libsbx I/O thread. */
-static void
-collect_data(void *arg, Sbx__V1__Event__BodyCase kind, const uint8_t *data,
-             size_t len)
-{
-	struct collect *c = arg;
-	int i = kind == SBX__V1__EVENT__BODY_STDERR;
-	char *p = realloc(c->buf[i], c->len[i] + len + 1);
-
-	if (p == NULL) {
-		abort();
-	}
-	c->buf[i] = p;
-	memcpy(c->buf[i] + c->len[i], data, len);
-	c->len[i] += len;
-	c->buf[i][c->len[i]] = '\0';
-}
-
 /*
  * Run ARGV (or COMMAND through the login shell when ARGV is NULL) as USER
  * in ID, without cmocka checks (usable on any thread). *OUT and *ERR (may
@@ -69,40 +46,8 @@ static sbx_err
 try_run(const char *id, const char *user, char *const *argv,
         const char *command, char **out, char **err, int *code)
 {
-	Sbx__V1__ProcessStartRequest req = SBX__V1__PROCESS_START_REQUEST__INIT;
-	struct collect col = {0};
-	struct sbx_stream_cbs cbs = {.arg = &col, .on_data = collect_data};
-	int32_t ec = -1, sig = 0;
-	sbx_err rv;
-
-	req.sandbox_id = (char *) id;
-	req.user = (char *) user;
-	if (argv != NULL) {
-		while (argv[req.n_argv] != NULL) {
-			req.n_argv++;
-		}
-		req.argv = (char **) argv;
-	} else {
-		req.command = (char *) command;
-	}
-	rv = sbx_process_run(fx.c, &req, &cbs, 90000, NULL, &ec, &sig);
-	for (int i = 0; i < 2; i++) {
-		if (col.buf[i] == NULL && (col.buf[i] = calloc(1, 1)) == NULL) {
-			abort();
-		}
-	}
-	if (out != NULL) {
-		*out = col.buf[0];
-	} else {
-		free(col.buf[0]);
-	}
-	if (err != NULL) {
-		*err = col.buf[1];
-	} else {
-		free(col.buf[1]);
-	}
-	*code = sig != 0 ? 128 + sig : ec;
-	return rv;
+	return sbxd_run_as(&fx, id, user, (const char *const *) argv, command,
+	                   90000, out, err, code);
 }
 
 /* Run COMMAND as USER in ID; the call must succeed. Returns the code. */
